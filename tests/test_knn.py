@@ -1,0 +1,110 @@
+"""Distance conversion, self removal and batching of the kNN graph, without Milvus."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from milvus_cluster.errors import ParameterError
+from milvus_cluster.keys import KeyIndex
+from milvus_cluster.knn import (
+    check_unit_length,
+    graph_from_hits,
+    hits_to_matrix,
+    local_knn,
+    milvus_knn,
+    search_batch_size,
+    to_distances,
+)
+
+
+def test_l2_is_squared_and_gets_a_root():
+    assert to_distances(np.array([0.0, 4.0, 9.0]), "L2").tolist() == [0.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "IP"])
+def test_similarity_becomes_chord_distance(metric):
+    a = np.array([1.0, 0.0], dtype=np.float32)
+    b = np.array([0.6, 0.8], dtype=np.float32)
+    distance = to_distances(np.array([a @ b]), metric)[0]
+    assert distance == pytest.approx(np.linalg.norm(a - b), abs=1e-6)
+    assert to_distances(np.array([1.0, -1.0, 1.0000001]), metric).tolist() == pytest.approx(
+        [0.0, 2.0, 0.0]
+    )
+
+
+def test_unknown_metric_is_refused():
+    with pytest.raises(ParameterError, match="L2, COSINE or IP"):
+        to_distances(np.array([1.0]), "HAMMING")
+
+
+def test_ip_on_vectors_that_are_not_unit_length_is_refused():
+    check_unit_length(np.eye(3, dtype=np.float32))
+    with pytest.raises(ParameterError, match="not unit length"):
+        check_unit_length(np.full((3, 3), 2.0, dtype=np.float32))
+
+
+def test_self_is_removed_wherever_it_appears():
+    query_rows = np.array([0, 1, 2])
+    hit_rows = np.array([[0, 5, 6], [7, 1, 8], [3, 4, 9]])  # row 2 pushed out by duplicates
+    raw = np.array([[0.0, 1.0, 4.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0]])
+    indices, distances = graph_from_hits(query_rows, hit_rows, raw, 2, "L2")
+    assert indices.tolist() == [[5, 6], [7, 8], [3, 4]]
+    assert distances.tolist() == [[1.0, 2.0], [0.0, 1.0], [0.0, 0.0]]
+
+
+def test_missing_hits_become_minus_one_and_infinity():
+    indices, distances = graph_from_hits(
+        np.array([0]), np.array([[0, 3, -1]]), np.array([[1.0, 0.5, np.nan]]), 2, "COSINE"
+    )
+    assert indices.tolist() == [[3, -1]]
+    assert distances[0, 1] == np.inf
+
+
+def test_flat_hits_become_matrices():
+    rows, values = hits_to_matrix(
+        np.array([0, 0, 2]), np.array([4, 5, 6]), np.array([0.1, 0.2, 0.3]), 3, 2
+    )
+    assert rows.tolist() == [[4, 5], [-1, -1], [6, -1]]
+    assert np.isnan(values[1]).all()
+
+
+def test_batch_size_respects_lite_flat_memory():
+    assert search_batch_size(1_000, 384, 16, lite_flat=False) == 963
+    assert search_batch_size(100_000, 384, 16, lite_flat=True) == 1
+    assert 1 <= search_batch_size(20_000, 384, 16, lite_flat=True) <= 10
+
+
+def test_milvus_knn_with_a_search_function_matches_local():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((300, 16)).astype(np.float32)
+    pks = np.arange(300) * 7 - 1000  # keys are not row numbers, some negative
+    keys = KeyIndex(pks)
+
+    def brute_force_search(batch: np.ndarray, limit: int):
+        squared = ((batch[:, None, :] - vectors[None, :, :]) ** 2).sum(-1)
+        order = np.argsort(squared, axis=1)[:, :limit]
+        query_index = np.repeat(np.arange(len(batch)), limit)
+        return query_index, pks[order.ravel()], np.take_along_axis(squared, order, 1).ravel()
+
+    graph = milvus_knn(vectors, keys, 10, "L2", brute_force_search, batch_size=64)
+    local = local_knn(vectors, 10, "L2")
+    assert np.array_equal(graph.indices, local.indices)
+    assert np.allclose(graph.distances, local.distances, atol=1e-4)
+
+
+def test_local_knn_cosine_equals_euclidean_on_normalised_vectors():
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((200, 8)).astype(np.float32) * 3
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    cosine = local_knn(vectors, 5, "COSINE")
+    euclid = local_knn(unit, 5, "L2")
+    assert np.array_equal(cosine.indices, euclid.indices)
+    assert np.allclose(cosine.distances, euclid.distances, atol=1e-5)
+
+
+def test_keys_map_back_to_rows():
+    keys = KeyIndex(np.array(["b", 'x"y', "a\\b", ""]))
+    assert keys.rows(['x"y', "a\\b", "zz", ""]).tolist() == [1, 2, -1, 3]
+    numbers = KeyIndex(np.array([0, -5, 2**62]))
+    assert numbers.rows(np.array([2**62, 0, 7])).tolist() == [2, 0, -1]
