@@ -30,9 +30,11 @@ def digits() -> np.ndarray:
 
 
 def reference(points: np.ndarray, min_cluster_size: int, min_samples: int) -> np.ndarray:
-    return hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples).fit(
-        points
-    ).labels_
+    return (
+        hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples)
+        .fit(points)
+        .labels_
+    )
 
 
 @pytest.mark.parametrize("data", [blobs_with_noise, digits], ids=["blobs", "digits"])

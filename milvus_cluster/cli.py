@@ -1,0 +1,221 @@
+"""The command line: parse options, call one library function, print the result.
+
+Exit codes: 0 done, 1 an error the message explains, 2 a usage error (click).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .errors import MilvusClusterError
+from .pipeline import LabelResult, Parameters, label_collection
+
+
+class Bars:
+    """One progress bar per stage on stderr; silent with --json or off a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar: Any = None
+
+    def __call__(self, stage: str, total: int) -> Callable[[int], None]:
+        self.close()
+        if not self.enabled:
+            return lambda rows: None
+        self._bar = click.progressbar(length=total, label=f"{stage:<7}", file=sys.stderr)
+        self._bar.__enter__()
+        return self._bar.update
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def connection_options(command: Callable) -> Callable:
+    """--uri, --token, --db-name (with MILVUS_* environment variables), --json, -v."""
+    options = [
+        click.option("--uri", envvar="MILVUS_URI", default="./milvus.db", show_default=True,
+                     help="Milvus URL, or a Milvus Lite file ending in .db. Env: MILVUS_URI."),
+        click.option("--token", envvar="MILVUS_TOKEN", default="", show_default=False,
+                     help="Token or user:password. Env: MILVUS_TOKEN. Never printed."),
+        click.option("--db-name", envvar="MILVUS_DB_NAME", default="",
+                     help="Database (default: the server's default). Env: MILVUS_DB_NAME."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print one JSON object on stdout and nothing else."),
+        click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of errors."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def quiet_pymilvus(verbose: bool) -> None:
+    """pymilvus logs every failed call with a traceback, and warnings of its own, on
+    stderr; our one-line message says what matters. Its import sets its log levels,
+    so it is imported first."""
+    import pymilvus  # noqa: F401
+
+    for name in ("pymilvus", "pymilvus.milvus_client"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+
+
+def reported(command: Callable) -> Callable:
+    """Turn library errors into one plain line and exit code 1; tokens never shown."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = kwargs.get("token") or ""
+        quiet_pymilvus(bool(kwargs.get("verbose")))
+        try:
+            return command(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except Exception as error:
+            if kwargs.get("verbose"):
+                traceback.print_exc()
+            message = str(error) if isinstance(error, MilvusClusterError) else (
+                f"Unexpected error ({type(error).__name__}: {error}); run again with -v "
+                "for details."
+            )  # fmt: skip
+            shown = message.replace(token, "***") if token else message
+            raise click.ClickException(shown) from None
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="milvus-cluster")
+def main() -> None:
+    """Cluster a Milvus collection with HDBSCAN and write the labels back into it."""
+
+
+def clustering_options(command: Callable) -> Callable:
+    options = [
+        click.option("--min-cluster-size", default=10, show_default=True, type=click.IntRange(2),
+                     help="Smallest group of rows that counts as a cluster."),
+        click.option("--min-samples", type=click.IntRange(1), default=None,
+                     help="Density smoothing: neighbours that make a row a core row "
+                          "[default: min(min-cluster-size, 16)]."),
+        click.option("--k", type=click.IntRange(1, 1024), default=None,
+                     help="Neighbours per row in the kNN graph [default: max(2·min-samples, 16)]."),
+        click.option("--knn", type=click.Choice(["auto", "milvus", "local"]), default="auto",
+                     show_default=True,
+                     help="Build the graph with Milvus search, or locally (faiss) over the "
+                          "vectors read; auto: local on Milvus Lite, Milvus on a server."),
+        click.option("--cluster-selection", type=click.Choice(["eom", "leaf"]), default="eom",
+                     show_default=True, help="HDBSCAN's cluster selection method."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.command()
+@click.option("-c", "--collection", required=True, help="Collection (or alias) to label.")
+@click.option("--vector-field", default=None, help="Vector field to cluster, if several.")
+@click.option(
+    "--label-field",
+    default="cluster_id",
+    show_default=True,
+    help="INT64 field that receives the cluster id (-1 = noise).",
+)
+@click.option(
+    "--prob-field",
+    default="cluster_prob",
+    show_default=True,
+    help="FLOAT field for the membership probability; '' for none.",
+)
+@clustering_options
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@connection_options
+@reported
+def label(collection: str, vector_field: str | None, label_field: str, prob_field: str,
+          min_cluster_size: int, min_samples: int | None, k: int | None, knn: str,
+          cluster_selection: str, dry_run: bool, uri: str, token: str, db_name: str,
+          as_json: bool, verbose: bool) -> None:  # fmt: skip
+    """Cluster a collection and write cluster_id (and cluster_prob) on every row."""
+    if min_samples and k and min_samples > k:
+        raise click.UsageError(
+            f"--min-samples ({min_samples}) cannot exceed --k ({k}); raise --k to at least "
+            f"{2 * min_samples}."
+        )
+    bars = Bars(enabled=not as_json)
+    try:
+        result = label_collection(
+            collection, uri=uri, token=token, db_name=db_name, vector_field=vector_field,
+            label_field=label_field, prob_field=prob_field or None,
+            parameters=Parameters(min_cluster_size, min_samples, k, cluster_selection, knn),
+            dry_run=dry_run, progress=bars,
+        )  # fmt: skip
+    finally:
+        bars.close()
+    print_result(result, as_json)
+
+
+def print_result(result: LabelResult, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    if result.dry_run:
+        click.echo("Dry run: nothing was changed. The plan:")
+        click.echo(result.plan.describe())
+        return
+    click.echo(summary(result))
+
+
+def summary(result: LabelResult) -> str:
+    p = result.parameters
+    largest = ", ".join(f"{size:,}" for size in result.sizes[:8])
+    more = f" and {len(result.sizes) - 8} more" if len(result.sizes) > 8 else ""
+    stages = ", ".join(f"{stage} {s:.1f}" for stage, s in result.seconds.items())
+    total = sum(result.seconds.values())
+    lines = [
+        f"Labelled {result.rows:,} rows of {result.requested!r} with {result.plan.label_field!r}.",
+        f"  clusters: {result.clusters}  (sizes {largest or 'none'}{more})",
+        f"  noise:    {result.noise:,} rows ({100 * result.noise_share:.1f} %), label -1",
+        f"  strategy: {result.plan.strategy} ({result.plan.write}); kNN {result.knn}, k={p.k}, "
+        f"min_samples={p.min_samples}, min_cluster_size={p.min_cluster_size}",
+    ]
+    if result.plan.strategy == "shadow":
+        lines.append(f"  backup:   {result.plan.backup!r} (the collection as it was)")
+    if result.pieces > 1:
+        lines.append(f"  note:     the kNN graph was in {result.pieces} pieces; they were joined")
+    lines.append(f"  seconds:  {stages} (total {total:.1f})")
+    lines.append(f'  filter:   filter="{result.plan.label_field} == 0" (the largest cluster)')
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option(
+    "--uri",
+    envvar="MILVUS_URI",
+    default="./milvus.db",
+    show_default=True,
+    help="Where to build the demo collection (a Milvus Lite file by default).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of errors.")
+@reported
+def demo(uri: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
+    """Label 1,797 real handwritten digits (scikit-learn) in Milvus and check the result."""
+    from .demo import run_demo
+
+    bars = Bars(enabled=not as_json)
+    try:
+        report = run_demo(uri, progress=bars)
+    finally:
+        bars.close()
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+        return
+    click.echo(summary(report.result))
+    click.echo(report.describe())

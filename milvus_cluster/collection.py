@@ -1,0 +1,495 @@
+"""The one door to Milvus: connecting, describing, reading, searching, writing.
+
+Only this module (and `copy.py`, its half for copying collections) holds a
+`MilvusClient`. Everything it hands out is a plain value (dicts, numpy arrays,
+frozen dataclasses), and every pymilvus or gRPC error leaves it as one of ours
+with a message for people, never as `<MilvusException: (code=…)>`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import CollectionError, ConnectionFailed, MilvusClusterError
+from .knn import Metric
+
+READ_BATCH = 10_000  # query_iterator: ~7k rows/s at 10,000 a batch on Lite, ~180 at 10
+WRITE_BATCH = 2_000
+DENSE = "FLOAT_VECTOR"
+OTHER_VECTORS = {"BINARY_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR", "SPARSE_FLOAT_VECTOR",
+                 "INT8_VECTOR"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What the pipeline needs to know about a collection, read once."""
+
+    name: str  # the collection itself (resolved when reached through an alias)
+    requested: str  # the name or alias the user gave
+    aliases: tuple[str, ...]  # every alias pointing at it
+    pk: str
+    pk_type: str  # "INT64" or "VARCHAR"
+    auto_id: bool
+    vector_field: str
+    dim: int
+    metric: Metric
+    index_type: str
+    fields: tuple[str, ...]  # every schema field, in order
+    dynamic: bool
+    rows: int
+    properties: dict[str, str]
+
+    @property
+    def via_alias(self) -> bool:
+        return self.requested != self.name
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the server can do, probed once; the rest of the library consults this."""
+
+    version: str
+    lite: bool
+    partial_upsert: bool  # upsert(partial_update=True): Lite, Milvus >= 2.6.2
+    nullable: bool  # nullable fields: Lite, Milvus >= 2.5
+    add_field: bool  # add_collection_field: Milvus >= 2.6 (not Lite)
+    scalar_index: str  # INVERTED where INT64 supports it, else STL_SORT
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """(2, 6, 2) from 'v2.6.2' or '2.6.2-rc1'; () when there is no number."""
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    return tuple(int(part) for part in match.groups(default="0")) if match else ()
+
+
+def capabilities_of(version: str, lite: bool) -> Capabilities:
+    if lite:
+        return Capabilities(version, True, True, True, False, "INVERTED")
+    number = version_tuple(version) or (0,)
+    return Capabilities(
+        version=version,
+        lite=False,
+        partial_upsert=number >= (2, 6, 2),
+        nullable=number >= (2, 5),
+        add_field=number >= (2, 6),
+        scalar_index="INVERTED" if number >= (2, 4) else "STL_SORT",
+    )
+
+
+def is_lite(uri: str) -> bool:
+    """A local path (not a URL) is an embedded Milvus Lite database file."""
+    return "://" not in uri
+
+
+def redact(uri: str) -> str:
+    """The URI without credentials, fit to print."""
+    return re.sub(r"//[^/@]*@", "//***@", uri)
+
+
+class Milvus:
+    """A connected MilvusClient and the few facts about its server we rely on."""
+
+    def __init__(self, client: Any, uri: str, db_name: str) -> None:
+        self.client = client
+        self.uri = uri
+        self.db_name = db_name or "default"
+        self.lite = is_lite(uri)
+
+    @classmethod
+    def connect(cls, uri: str, token: str = "", db_name: str = "", timeout: float = 30) -> Milvus:
+        from pymilvus import MilvusClient
+
+        if is_lite(uri):
+            _check_lite_path(uri)
+        try:
+            client = MilvusClient(uri=uri, token=token, db_name=db_name, timeout=timeout)
+        except Exception as error:  # pymilvus raises several kinds here
+            raise _connect_error(error, uri, db_name) from error
+        milvus = cls(client, uri, db_name)
+        with milvus._errors("list collections"):
+            client.list_collections()
+        return milvus
+
+    def close(self) -> None:
+        self.client.close()
+
+    @contextmanager
+    def _errors(self, action: str, name: str = "") -> Iterator[None]:
+        """Turn what pymilvus and gRPC raise into our errors, with a message for people."""
+        try:
+            yield
+        except MilvusClusterError:
+            raise
+        except Exception as error:
+            raise _translated(error, action, name, self) from error
+
+    # -- describing --------------------------------------------------------
+
+    def has(self, name: str) -> bool:
+        with self._errors("check for a collection", name):
+            return bool(self.client.has_collection(name))
+
+    def describe(self, name: str) -> dict[str, Any]:
+        with self._errors("describe the collection", name):
+            return self.client.describe_collection(name)
+
+    def indexes(self, name: str) -> list[dict[str, Any]]:
+        with self._errors("describe the indexes", name):
+            names = self.client.list_indexes(name)
+            return [self.client.describe_index(name, index) for index in names]
+
+    def aliases(self, name: str) -> list[str]:
+        with self._errors("list aliases", name):
+            return list(self.client.list_aliases(collection_name=name).get("aliases", []))
+
+    def partitions(self, name: str) -> list[str]:
+        with self._errors("list partitions", name):
+            return list(self.client.list_partitions(name))
+
+    def count(self, name: str, filter: str = "") -> int:
+        with self._errors("count rows", name):
+            rows = self.client.query(name, filter=filter, output_fields=["count(*)"])
+            return int(rows[0]["count(*)"])
+
+    def loaded(self, name: str) -> bool:
+        with self._errors("check the load state", name):
+            state = self.client.get_load_state(name).get("state")
+            return str(state).endswith("Loaded") and "NotLoad" not in str(state)
+
+    def load(self, name: str) -> None:
+        with self._errors("load the collection", name):
+            self.client.load_collection(name)
+
+    def release(self, name: str) -> None:
+        with self._errors("release the collection", name):
+            self.client.release_collection(name)
+
+    @contextmanager
+    def loaded_for_run(self, name: str) -> Iterator[None]:
+        """Load a collection that is not loaded, and release it again afterwards (Milvus
+        Lite forgets load states between processes, servers keep them)."""
+        was_loaded = self.loaded(name)
+        if not was_loaded:
+            self.load(name)
+        try:
+            yield
+        finally:
+            if not was_loaded and self.has(name):
+                with suppress(MilvusClusterError):  # the run's outcome matters more
+                    self.release(name)
+
+    def capabilities(self) -> Capabilities:
+        with self._errors("ask the server version"):
+            version = str(self.client.get_server_version())
+        return capabilities_of(version, self.lite)
+
+    def inspect(self, name: str, vector_field: str | None = None) -> CollectionInfo:
+        """Describe a collection and choose the vector field to cluster."""
+        if not self.has(name):
+            raise CollectionError(
+                f"Collection {name!r} does not exist in database {self.db_name!r} at "
+                f"{redact(self.uri)}; check -c/--collection (and --db-name, --uri)."
+            )
+        description = self.describe(name)
+        real = description["collection_name"]
+        fields = description["fields"]
+        field = choose_vector_field(fields, vector_field, real)
+        pk = next(f for f in fields if f.get("is_primary"))
+        index = next((i for i in self.indexes(real) if i.get("field_name") == field["name"]), None)
+        if index is None:
+            raise CollectionError(
+                f"Vector field {field['name']!r} of {real!r} has no index, so Milvus cannot "
+                "search it; create one (e.g. HNSW or AUTOINDEX) and run again."
+            )
+        return CollectionInfo(
+            name=real,
+            requested=name,
+            aliases=tuple(self.aliases(real)),
+            pk=pk["name"],
+            pk_type=type_name(pk["type"]),
+            auto_id=bool(description.get("auto_id") or pk.get("auto_id")),
+            vector_field=field["name"],
+            dim=int(field["params"]["dim"]),
+            metric=_metric(index, field["name"]),
+            index_type=str(index.get("index_type", "")),
+            fields=tuple(f["name"] for f in fields),
+            dynamic=bool(description.get("enable_dynamic_field")),
+            rows=self.count(real),
+            properties=dict(description.get("properties") or {}),
+        )
+
+    # -- reading -----------------------------------------------------------
+
+    def iterate(
+        self, name: str, fields: Sequence[str], filter: str = "", batch_size: int = READ_BATCH
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every row's `fields`, a batch at a time. The iterator is always closed."""
+        with self._errors("start reading", name):
+            iterator = self.client.query_iterator(
+                name, batch_size=batch_size, filter=filter, output_fields=list(fields)
+            )
+        try:
+            while True:
+                with self._errors("read", name):
+                    batch = iterator.next()
+                if not batch:
+                    return
+                yield batch
+        finally:
+            iterator.close()
+
+    def search(
+        self, info: CollectionInfo, vectors: np.ndarray, limit: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest rows of each query vector, as flat arrays (query index, key, raw distance)."""
+        params: dict[str, Any] = {"metric_type": info.metric}
+        if info.index_type.upper() == "HNSW":
+            params["params"] = {"ef": max(64, 2 * limit)}
+        with self._errors("search", info.name):
+            results = self.client.search(
+                info.name,
+                data=list(vectors),
+                anns_field=info.vector_field,
+                limit=limit,
+                search_params=params,
+                output_fields=[],
+            )
+        counts = [len(hits) for hits in results]
+        query_index = np.repeat(np.arange(len(counts)), counts)
+        pks = np.concatenate([np.asarray(hits.ids) for hits in results]) if counts else []
+        raw = np.concatenate([np.asarray(hits.distances, np.float32) for hits in results])
+        return query_index, np.asarray(pks), raw
+
+    # -- writing -----------------------------------------------------------
+
+    def upsert(self, name: str, rows: list[dict[str, Any]], partial: bool) -> None:
+        with self._errors("write labels", name):
+            if partial:
+                self.client.upsert(name, rows, partial_update=True)
+            else:
+                self.client.upsert(name, rows)
+
+    def insert(self, name: str, rows: list[dict[str, Any]]) -> None:
+        with self._errors("insert rows", name):
+            self.client.insert(name, rows)
+
+    def flush(self, name: str) -> None:
+        with self._errors("flush", name):
+            self.client.flush(name)
+
+    def ensure_scalar_index(self, name: str, field: str, kind: str) -> None:
+        """An index on the label field, so `filter="cluster_id == 3"` stays fast."""
+        with self._errors("index the label field", name):
+            if self.client.list_indexes(name, field_name=field):
+                return
+            params = self.client.prepare_index_params()
+            params.add_index(field_name=field, index_type=kind, index_name=field)
+            self.client.create_index(name, params)
+
+    # -- copying and switching (the shadow strategy) ------------------------
+
+    def create_like(
+        self,
+        source: str,
+        target: str,
+        extra_fields: Sequence[tuple[str, str]],
+        properties: dict[str, str],
+        scalar_index: tuple[str, str] | None = None,
+    ) -> None:
+        """Create `target` with `source`'s schema, functions, indexes, partitions and
+        properties, plus nullable `extra_fields` ((name, "INT64" | "FLOAT") pairs)
+        and a `scalar_index` ((field, index type)). It is left loaded."""
+        from pymilvus import CollectionSchema, DataType
+
+        description = self.describe(source)
+        schema = CollectionSchema.construct_from_dict(description)
+        for field, kind in extra_fields:
+            schema.add_field(field, getattr(DataType, kind), nullable=True)
+        index_params = self.client.prepare_index_params()
+        for index in self.indexes(source):
+            spec = dict(index)
+            field = spec.pop("field_name")
+            name = spec.pop("index_name", field)
+            kind = spec.pop("index_type", "")
+            metric = spec.pop("metric_type", None)
+            for key in ("total_rows", "indexed_rows", "pending_index_rows", "state"):
+                spec.pop(key, None)
+            index_params.add_index(field, kind, name, metric_type=metric, params=spec)
+        if scalar_index:
+            index_params.add_index(scalar_index[0], scalar_index[1], scalar_index[0])
+        key_field = any(f.get("is_partition_key") for f in description["fields"])
+        extra = {"num_partitions": description["num_partitions"]} if key_field else {}
+        with self._errors("create the copy", target):
+            self.client.create_collection(
+                target,
+                schema=schema,
+                index_params=index_params,
+                properties={**(description.get("properties") or {}), **properties},
+                consistency_level=description.get("consistency_level_name", "Bounded"),
+                num_shards=description.get("num_shards", 1),
+                **extra,
+            )
+            if not key_field:
+                for partition in self.partitions(source):
+                    if partition != "_default":
+                        self.client.create_partition(target, partition)
+
+    def function_outputs(self, name: str) -> set[str]:
+        """Fields that Milvus computes (BM25 and other functions): never written."""
+        functions = self.describe(name).get("functions") or []
+        return {out for f in functions for out in f.get("output_field_names", [])}
+
+    def rename(self, old: str, new: str) -> None:
+        with self._errors(f"rename the collection to {new!r}", old):
+            self.client.rename_collection(old, new)
+
+    def drop(self, name: str) -> None:
+        with self._errors("drop the collection", name):
+            self.client.drop_collection(name)
+
+    def point_alias(self, alias: str, target: str) -> None:
+        with self._errors(f"point alias {alias!r} at the collection", target):
+            self.client.alter_alias(target, alias)
+
+    def drop_properties(self, name: str, keys: Sequence[str]) -> None:
+        with self._errors("update the collection's properties", name):
+            self.client.drop_collection_properties(name, property_keys=list(keys))
+
+    def set_properties(self, name: str, properties: dict[str, str]) -> None:
+        with self._errors("update the collection's properties", name):
+            self.client.alter_collection_properties(name, properties=properties)
+
+
+def type_name(data_type: Any) -> str:
+    """'INT64' for DataType.INT64 (describe_collection returns enum members)."""
+    return getattr(data_type, "name", str(data_type))
+
+
+def choose_vector_field(fields: list[dict], wanted: str | None, collection: str) -> dict:
+    """The FLOAT_VECTOR field to cluster: the one named, or the only one there is."""
+    by_name = {f["name"]: f for f in fields}
+    dense = [f["name"] for f in fields if type_name(f["type"]) == DENSE]
+    if wanted:
+        if wanted not in by_name:
+            raise CollectionError(
+                f"Collection {collection!r} has no field {wanted!r}; its fields are "
+                f"{', '.join(by_name)}; check --vector-field."
+            )
+        kind = type_name(by_name[wanted]["type"])
+        if kind != DENSE:
+            raise CollectionError(_not_dense(collection, wanted, kind))
+        return by_name[wanted]
+    if len(dense) == 1:
+        return by_name[dense[0]]
+    if len(dense) > 1:
+        raise CollectionError(
+            f"Collection {collection!r} has several vector fields ({', '.join(dense)}); "
+            "choose one with --vector-field."
+        )
+    others = [f"{f['name']} ({type_name(f['type'])})" for f in fields
+              if type_name(f["type"]) in OTHER_VECTORS]  # fmt: skip
+    found = f"; it has only {', '.join(others)}" if others else ""
+    raise CollectionError(
+        f"Collection {collection!r} has no FLOAT_VECTOR field to cluster{found}: "
+        "milvus-cluster clusters dense float vectors."
+    )
+
+
+def _not_dense(collection: str, field: str, kind: str) -> str:
+    if kind in OTHER_VECTORS:
+        return (
+            f"Field {field!r} of {collection!r} holds {kind} vectors; milvus-cluster clusters "
+            "dense FLOAT_VECTOR fields only; choose another --vector-field."
+        )
+    return (
+        f"Field {field!r} of {collection!r} is a {kind} field, not a vector field; "
+        "choose a FLOAT_VECTOR field with --vector-field."
+    )
+
+
+def _metric(index: dict, field: str) -> Metric:
+    metric = str(index.get("metric_type", "")).upper()
+    if metric not in ("L2", "COSINE", "IP"):
+        raise CollectionError(
+            f"The index on {field!r} uses metric {metric or 'unknown'!r}; milvus-cluster "
+            "works with L2, COSINE and IP."
+        )
+    return metric  # type: ignore[return-value]
+
+
+def _check_lite_path(uri: str) -> None:
+    path = Path(uri).expanduser()
+    if not path.name.endswith(".db"):
+        raise ConnectionFailed(
+            f"--uri {uri!r} is neither a Milvus Lite file ending in .db nor a URL like "
+            "http://host:19530; check --uri or MILVUS_URI."
+        )
+    if not path.parent.is_dir():
+        raise ConnectionFailed(
+            f"The folder of the Milvus Lite file {uri!r} does not exist; create it or check --uri."
+        )
+
+
+def _message(error: Exception) -> str:
+    """pymilvus's own text, without its `<MilvusException: (code=…)>` wrapping."""
+    text = getattr(error, "message", "")
+    if not text and callable(getattr(error, "details", None)):
+        text = error.details()  # a raw gRPC error
+    text = str(text or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _connect_error(error: Exception, uri: str, db_name: str) -> MilvusClusterError:
+    text = _message(error).lower()
+    if "database" in text and ("not found" in text or "not exist" in text):
+        return ConnectionFailed(
+            f"Database {db_name!r} does not exist at {redact(uri)}; check --db-name."
+        )
+    if _is_auth(text):
+        return ConnectionFailed(
+            f"Milvus at {redact(uri)} refused the credentials; check --token or MILVUS_TOKEN."
+        )
+    if is_lite(uri) and ("lock" in text or "opened by" in text or "in use" in text):
+        return ConnectionFailed(
+            f"The Milvus Lite file {uri!r} is held open by another process (Milvus Lite keeps "
+            "its file for as long as the process that opened it runs); stop that process or "
+            "use another file."
+        )
+    if is_lite(uri):
+        return ConnectionFailed(f"Milvus Lite could not open {uri!r}: {_message(error)}")
+    return ConnectionFailed(
+        f"Cannot reach Milvus at {redact(uri)}; check --uri (or MILVUS_URI) and that the "
+        "server is running."
+    )
+
+
+def _is_auth(text: str) -> bool:
+    return any(w in text for w in ("auth", "credential", "token", "password", "permission"))
+
+
+def _translated(error: Exception, action: str, name: str, milvus: Milvus) -> MilvusClusterError:
+    text = _message(error)
+    lower = text.lower()
+    where = f" {name!r}" if name else ""
+    if "collection not found" in lower or "can't find collection" in lower:
+        return CollectionError(
+            f"Collection{where} does not exist in database {milvus.db_name!r}; check -c."
+        )
+    if _is_auth(lower):
+        return ConnectionFailed(
+            f"Milvus at {redact(milvus.uri)} refused the credentials; check --token or "
+            "MILVUS_TOKEN."
+        )
+    if any(w in lower for w in ("unavailable", "connect", "deadline", "closed channel")):
+        return ConnectionFailed(
+            f"Lost Milvus at {redact(milvus.uri)} while trying to {action}; check that the "
+            "server is running and run the command again (it finishes the job)."
+        )
+    return MilvusClusterError(f"Milvus refused to {action}{where}: {text}")

@@ -1,0 +1,147 @@
+"""Write stage: labels onto rows, in place or while copying.
+
+The contract: LabelColumns maps each primary key read to its label and
+probability (row indices inside, keys at this edge). Rows the pipeline never
+read (inserted since) get null labels, which `assign` fills later. Writes send
+the row's own key, so a label write never changes a key; on auto_id
+collections the key set is checked afterwards all the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .collection import WRITE_BATCH, CollectionInfo, Milvus
+from .errors import WriteError
+from .keys import KeyIndex
+from .schema import Plan
+
+
+@dataclass(frozen=True)
+class LabelColumns:
+    keys: KeyIndex
+    labels: np.ndarray  # (n,) int64, -1 = noise
+    probabilities: np.ndarray  # (n,) float32
+
+    def values(self, pks: Iterable[Any]) -> tuple[list[int | None], list[float | None]]:
+        """Label and probability of each key, None for keys that were not clustered."""
+        rows = self.keys.rows(list(pks))
+        known = rows >= 0
+        labels = np.where(known, self.labels[np.maximum(rows, 0)], 0).tolist()
+        probabilities = np.where(known, self.probabilities[np.maximum(rows, 0)], 0).tolist()
+        return (
+            [label if ok else None for label, ok in zip(labels, known)],
+            [round(p, 6) if ok else None for p, ok in zip(probabilities, known)],
+        )
+
+
+def with_labels(
+    batch: list[dict[str, Any]], pk: str, columns: LabelColumns, plan: Plan
+) -> list[dict[str, Any]]:
+    """The batch's rows with the label fields set (the rows are changed and returned)."""
+    labels, probabilities = columns.values(row[pk] for row in batch)
+    for row, label, probability in zip(batch, labels, probabilities):
+        row[plan.label_field] = label
+        if plan.prob_field:
+            row[plan.prob_field] = probability
+    return batch
+
+
+def write_in_place(
+    milvus: Milvus,
+    info: CollectionInfo,
+    plan: Plan,
+    columns: LabelColumns,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write every label into the existing field; returns the rows written."""
+    if plan.write == "partial upsert":
+        written = _partial_upserts(milvus, info, plan, columns, progress)
+    else:
+        written = _full_row_upserts(milvus, info, plan, columns, progress)
+    milvus.flush(info.name)
+    if info.auto_id:
+        check_keys_kept(milvus, info.name, info.pk, columns.keys.pks)
+    return written
+
+
+def _partial_upserts(milvus, info, plan, columns, progress) -> int:
+    pks = columns.keys.pks.tolist()
+    labels, probabilities = columns.labels.tolist(), columns.probabilities.tolist()
+    for start in range(0, len(pks), WRITE_BATCH):
+        rows = [
+            {info.pk: pk, plan.label_field: label}
+            | ({plan.prob_field: round(p, 6)} if plan.prob_field else {})
+            for pk, label, p in zip(
+                pks[start : start + WRITE_BATCH],
+                labels[start : start + WRITE_BATCH],
+                probabilities[start : start + WRITE_BATCH],
+            )
+        ]
+        _upsert_existing(milvus, info, rows)
+        if progress:
+            progress(len(rows))
+    return len(pks)
+
+
+def _upsert_existing(milvus: Milvus, info: CollectionInfo, rows: list[dict]) -> None:
+    """A partial upsert of a key that was deleted since the read fails the whole batch
+    (Milvus would have to insert it, without its vector); such keys are left out."""
+    try:
+        milvus.upsert(info.name, rows, partial=True)
+    except Exception:
+        present = set(existing_keys(milvus, info, [row[info.pk] for row in rows]))
+        remaining = [row for row in rows if row[info.pk] in present]
+        if len(remaining) == len(rows):
+            raise
+        if remaining:
+            milvus.upsert(info.name, remaining, partial=True)
+
+
+def existing_keys(milvus: Milvus, info: CollectionInfo, pks: list) -> list:
+    rows: list[dict] = []
+    for batch in milvus.iterate(info.name, [info.pk], filter=key_filter(info, pks)):
+        rows.extend(batch)
+    return [row[info.pk] for row in rows]
+
+
+def key_filter(info: CollectionInfo, pks: list) -> str:
+    """`pk in [...]`, with VARCHAR keys quoted and escaped for Milvus's expression parser."""
+    if info.pk_type == "VARCHAR":
+        quoted = ", ".join(
+            '"' + str(k).replace("\\", "\\\\").replace('"', '\\"') + '"' for k in pks
+        )
+        return f"{info.pk} in [{quoted}]"
+    return f"{info.pk} in [{', '.join(str(int(k)) for k in pks)}]"
+
+
+def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
+    """Servers without partial upsert: read each row whole and upsert it with its label."""
+    skip = milvus.function_outputs(info.name)
+    written = 0
+    for batch in milvus.iterate(info.name, ["*"], batch_size=WRITE_BATCH):
+        rows = [{k: v for k, v in row.items() if k not in skip} for row in batch]
+        milvus.upsert(info.name, with_labels(rows, info.pk, columns, plan), partial=False)
+        written += len(rows)
+        if progress:
+            progress(len(rows))
+    return written
+
+
+def check_keys_kept(milvus: Milvus, name: str, pk: str, expected: np.ndarray) -> None:
+    """Refuse to call a write good if the collection's keys are not the keys we read."""
+    found: list = []
+    for batch in milvus.iterate(name, [pk]):
+        found.extend(row[pk] for row in batch)
+    missing = np.setdiff1d(expected, np.asarray(found))
+    # Applications may delete a few rows meanwhile; a regenerating upsert loses them all.
+    if len(missing) and len(missing) >= len(expected) // 2:
+        raise WriteError(
+            f"After writing labels, {len(missing)} primary keys of {name!r} that were read are "
+            "gone (this server's upsert on auto_id collections makes new keys); use "
+            "--strategy shadow, and restore the rows from a backup."
+        )
