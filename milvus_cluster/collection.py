@@ -235,6 +235,7 @@ class Milvus:
             iterator = self.client.query_iterator(
                 name, batch_size=batch_size, filter=filter, output_fields=list(fields)
             )
+        _escape_cursor(iterator)
         try:
             while True:
                 with self._errors("read", name):
@@ -365,6 +366,40 @@ class Milvus:
     def set_properties(self, name: str, properties: dict[str, str]) -> None:
         with self._errors("update the collection's properties", name):
             self.client.alter_collection_properties(name, properties=properties)
+
+
+def quoted(text: str) -> str:
+    """A string literal for a Milvus filter expression."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def key_filter(pk: str, pk_type: str, keys: Sequence[Any]) -> str:
+    """`pk in [...]` for these keys, VARCHAR keys quoted and escaped."""
+    if pk_type == "VARCHAR":
+        return f"{pk} in [{', '.join(quoted(str(key)) for key in keys)}]"
+    return f"{pk} in [{', '.join(str(int(key)) for key in keys)}]"
+
+
+def _escape_cursor(iterator: Any) -> None:
+    """pymilvus (up to 3.0.2 at least) pages a query iterator with `pk > "<last key>"`
+    without escaping the key, so a VARCHAR key holding a quote or a backslash breaks
+    the read. Until it is fixed there, its cursor expression is built from an escaped
+    key; an iterator without these internals is left as it is."""
+    build = getattr(type(iterator), "_QueryIterator__setup_next_expr", None)
+    if build is None or not hasattr(iterator, "_next_id"):
+        return
+
+    def escaped_cursor() -> str:
+        last = iterator._next_id
+        if not isinstance(last, str):
+            return build(iterator)
+        iterator._next_id = quoted(last)[1:-1]
+        try:
+            return build(iterator)
+        finally:
+            iterator._next_id = last
+
+    iterator._QueryIterator__setup_next_expr = escaped_cursor
 
 
 def type_name(data_type: Any) -> str:

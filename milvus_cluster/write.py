@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .collection import WRITE_BATCH, CollectionInfo, Milvus
+from .collection import WRITE_BATCH, CollectionInfo, Milvus, key_filter
 from .errors import WriteError
 from .keys import KeyIndex
 from .schema import Plan
@@ -104,19 +104,11 @@ def _upsert_existing(milvus: Milvus, info: CollectionInfo, rows: list[dict]) -> 
 
 def existing_keys(milvus: Milvus, info: CollectionInfo, pks: list) -> list:
     rows: list[dict] = []
-    for batch in milvus.iterate(info.name, [info.pk], filter=key_filter(info, pks)):
+    for batch in milvus.iterate(
+        info.name, [info.pk], filter=key_filter(info.pk, info.pk_type, pks)
+    ):
         rows.extend(batch)
     return [row[info.pk] for row in rows]
-
-
-def key_filter(info: CollectionInfo, pks: list) -> str:
-    """`pk in [...]`, with VARCHAR keys quoted and escaped for Milvus's expression parser."""
-    if info.pk_type == "VARCHAR":
-        quoted = ", ".join(
-            '"' + str(k).replace("\\", "\\\\").replace('"', '\\"') + '"' for k in pks
-        )
-        return f"{info.pk} in [{quoted}]"
-    return f"{info.pk} in [{', '.join(str(int(k)) for k in pks)}]"
 
 
 def _full_row_upserts(milvus, info, plan, columns, progress) -> int:

@@ -1,0 +1,144 @@
+"""`label` end to end against a real Milvus: keys, aliases, second runs, filters, nothing lost."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import create_table, fingerprint, read_labels
+from sklearn.metrics import adjusted_rand_score
+
+from milvus_cluster import Parameters, label_collection
+
+PARAMS = Parameters(min_cluster_size=20, min_samples=5)
+
+
+def labelled(client, table, uri, **options):
+    before = fingerprint(client, table.name)
+    result = label_collection(table.name, uri=uri, parameters=PARAMS, **options)
+    after = fingerprint(client, table.name)
+    assert after == before, "a field other than the labels changed"
+    return result
+
+
+def test_int64_keys_with_zero_and_negatives(client, uri):
+    table = create_table(client)
+    assert 0 in table.pks and min(table.pks) < 0
+    result = labelled(client, table, uri)
+    assert result.plan.strategy in ("shadow", "in-place")
+    labels = read_labels(client, table.name)
+    assert set(labels) == set(table.pks)
+    found = np.array([labels[pk] for pk in table.pks])
+    assert result.clusters == 4
+    assert adjusted_rand_score(table.truth, found) > 0.95
+
+
+def test_varchar_keys_with_quotes_and_backslashes(client, uri):
+    table = create_table(client, pk_type="VARCHAR")
+    assert any('"' in pk and "\\" in pk for pk in table.pks)
+    labelled(client, table, uri)
+    labels = read_labels(client, table.name)
+    assert set(labels) == set(table.pks)
+    assert all(label is not None for label in labels.values())
+
+
+def test_auto_id_collection_keeps_its_keys_and_auto_id(client, uri):
+    table = create_table(client, auto_id=True)
+    labelled(client, table, uri)
+    assert set(read_labels(client, table.name)) == set(table.pks)
+    assert client.describe_collection(table.name)["auto_id"] is True
+    new = client.insert(table.name, [{"vector": table.vectors[0].tolist(), "title": "app",
+                                      "group": 0, "meta": {}, "tags": []}])  # fmt: skip
+    assert new["ids"][0] not in table.pks  # the application's inserts still get new keys
+
+
+@pytest.mark.parametrize("metric", ["COSINE", "IP", "L2"])
+def test_every_metric(client, uri, metric):
+    table = create_table(client, metric=metric)
+    result = labelled(client, table, uri)
+    labels = read_labels(client, table.name)
+    found = np.array([labels[pk] for pk in table.pks])
+    assert adjusted_rand_score(table.truth, found) > 0.95
+    assert result.clusters == 4
+
+
+def test_reached_by_alias_moves_the_alias(client, uri):
+    table = create_table(client)
+    client.create_alias(table.name, "docs")
+    before = fingerprint(client, "docs")
+    result = label_collection("docs", uri=uri, parameters=PARAMS)
+    assert result.plan.strategy == "shadow" and not result.plan.swap_names
+    assert fingerprint(client, "docs") == before
+    target = client.describe_alias("docs")["collection_name"]
+    assert target == result.plan.shadow
+    assert "cluster_id" not in [f["name"] for f in client.describe_collection(table.name)["fields"]]
+    assert set(read_labels(client, "docs")) == set(table.pks)
+
+
+def test_reached_by_name_keeps_a_backup_and_the_aliases(client, uri):
+    table = create_table(client)
+    client.create_alias(table.name, "other")
+    result = labelled(client, table, uri)
+    assert result.plan.swap_names
+    assert client.has_collection(result.plan.backup)
+    assert client.describe_alias("other")["collection_name"] == table.name
+    assert fingerprint(client, result.plan.backup) == fingerprint(client, table.name)
+
+
+def test_second_run_updates_in_place(client, uri):
+    table = create_table(client)
+    labelled(client, table, uri)
+    first = read_labels(client, table.name)
+    client.upsert(table.name, [{"id": table.pks[0], "cluster_id": 99}], partial_update=True)
+    collections = set(client.list_collections())
+    result = labelled(client, table, uri)
+    assert result.plan.strategy == "in-place"
+    assert set(client.list_collections()) == collections
+    assert read_labels(client, table.name) == first
+
+
+def test_labels_filter_in_query_and_search(client, uri):
+    table = create_table(client)
+    labelled(client, table, uri)
+    client.load_collection(table.name)
+    members = client.query(table.name, filter="cluster_id == 0", output_fields=["id", "group"])
+    assert len(members) >= 100
+    assert len({row["group"] for row in members}) == 1
+    hits = client.search(
+        table.name,
+        data=[table.vectors[0].tolist()],
+        anns_field="vector",
+        limit=10,
+        filter="cluster_id in [1, 2]",
+        output_fields=["cluster_id"],
+    )[0]
+    assert hits and all(hit["entity"]["cluster_id"] in (1, 2) for hit in hits)
+    noise = client.query(table.name, filter="cluster_id == -1", output_fields=["count(*)"])
+    assert noise[0]["count(*)"] >= 0
+
+
+def test_dynamic_fields_survive_the_copy(client, uri):
+    table = create_table(client, dynamic=True)
+    labelled(client, table, uri)
+    rows = client.query(table.name, filter='extra == "dyn7"', output_fields=["extra"])
+    assert len(rows) == 1
+
+
+@pytest.mark.parametrize("knn", ["milvus", "local"])
+@pytest.mark.parametrize("index", ["HNSW", "FLAT"])
+def test_graph_by_milvus_search_or_locally(client, uri, knn, index):
+    table = create_table(client, index=index, n=400)
+    params = Parameters(min_cluster_size=20, min_samples=5, knn=knn)
+    result = label_collection(table.name, uri=uri, parameters=params)
+    assert result.knn == knn
+    labels = read_labels(client, table.name)
+    found = np.array([labels[pk] for pk in table.pks])
+    assert adjusted_rand_score(table.truth, found) > 0.95
+
+
+def test_dry_run_changes_nothing(client, uri):
+    table = create_table(client)
+    before = (set(client.list_collections()), fingerprint(client, table.name))
+    result = label_collection(table.name, uri=uri, parameters=PARAMS, dry_run=True)
+    assert result.dry_run and result.plan.strategy == "shadow"
+    assert "copy every row" in result.plan.describe()
+    assert (set(client.list_collections()), fingerprint(client, table.name)) == before
