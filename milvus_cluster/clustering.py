@@ -63,6 +63,8 @@ class Clustering:
 
 def check_parameters(n: int, k: int, min_cluster_size: int, min_samples: int) -> None:
     """Refuse parameters that cannot work, before anything is read or searched."""
+    if n == 0:
+        raise ParameterError("The collection is empty; insert rows before clustering it.")
     if min_cluster_size < 2:
         raise ParameterError("--min-cluster-size must be at least 2.")
     if min_samples < 1:

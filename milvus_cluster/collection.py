@@ -228,12 +228,21 @@ class Milvus:
     # -- reading -----------------------------------------------------------
 
     def iterate(
-        self, name: str, fields: Sequence[str], filter: str = "", batch_size: int = READ_BATCH
+        self,
+        name: str,
+        fields: Sequence[str],
+        filter: str = "",
+        batch_size: int = READ_BATCH,
+        partition: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Every row's `fields`, a batch at a time. The iterator is always closed."""
         with self._errors("start reading", name):
             iterator = self.client.query_iterator(
-                name, batch_size=batch_size, filter=filter, output_fields=list(fields)
+                name,
+                batch_size=batch_size,
+                filter=filter,
+                output_fields=list(fields),
+                partition_names=[partition] if partition else None,
             )
         _escape_cursor(iterator)
         try:
@@ -270,16 +279,27 @@ class Milvus:
 
     # -- writing -----------------------------------------------------------
 
-    def upsert(self, name: str, rows: list[dict[str, Any]], partial: bool) -> None:
+    def upsert(
+        self, name: str, rows: list[dict[str, Any]], partial: bool, partition: str | None = None
+    ) -> None:
+        """Upsert rows; an upsert moves a row into `partition` (default: _default), so
+        rows of a manual partition are written naming it."""
+        options: dict[str, Any] = {"partial_update": True} if partial else {}
         with self._errors("write labels", name):
-            if partial:
-                self.client.upsert(name, rows, partial_update=True)
-            else:
-                self.client.upsert(name, rows)
+            self.client.upsert(name, rows, partition_name=partition or "", **options)
 
-    def insert(self, name: str, rows: list[dict[str, Any]]) -> None:
+    def insert(self, name: str, rows: list[dict[str, Any]], partition: str | None = None) -> None:
         with self._errors("insert rows", name):
-            self.client.insert(name, rows)
+            self.client.insert(name, rows, partition_name=partition or "")
+
+    def manual_partitions(self, name: str) -> list[str | None]:
+        """The partitions rows must be read and written by: [None] when there is only
+        _default or a partition key routes the rows, else every partition."""
+        fields = self.describe(name)["fields"]
+        partitions = self.partitions(name)
+        if any(f.get("is_partition_key") for f in fields) or partitions == ["_default"]:
+            return [None]
+        return list(partitions)
 
     def flush(self, name: str) -> None:
         with self._errors("flush", name):
@@ -315,14 +335,7 @@ class Milvus:
             schema.add_field(field, getattr(DataType, kind), nullable=True)
         index_params = self.client.prepare_index_params()
         for index in self.indexes(source):
-            spec = dict(index)
-            field = spec.pop("field_name")
-            name = spec.pop("index_name", field)
-            kind = spec.pop("index_type", "")
-            metric = spec.pop("metric_type", None)
-            for key in ("total_rows", "indexed_rows", "pending_index_rows", "state"):
-                spec.pop(key, None)
-            index_params.add_index(field, kind, name, metric_type=metric, params=spec)
+            index_params.add_index(**_index_spec(index))
         if scalar_index:
             index_params.add_index(scalar_index[0], scalar_index[1], scalar_index[0])
         key_field = any(f.get("is_partition_key") for f in description["fields"])
@@ -366,6 +379,24 @@ class Milvus:
     def set_properties(self, name: str, properties: dict[str, str]) -> None:
         with self._errors("update the collection's properties", name):
             self.client.alter_collection_properties(name, properties=properties)
+
+
+_INDEX_STATUS = ("total_rows", "indexed_rows", "pending_index_rows", "state")
+
+
+def _index_spec(index: dict[str, Any]) -> dict[str, Any]:
+    """add_index arguments that rebuild an index as describe_index reports it. The build
+    parameters go nested: Milvus Lite drops them when pymilvus flattens them."""
+    spec = {k: v for k, v in index.items() if k not in _INDEX_STATUS}
+    field, kind = spec.pop("field_name"), spec.pop("index_type", "")
+    name, metric = spec.pop("index_name", field), spec.pop("metric_type", None)
+    build = {**(spec.pop("params", None) or {}), **spec}
+    arguments = {"field_name": field, "index_type": kind, "index_name": name}
+    if metric not in (None, "", "NONE"):
+        arguments["metric_type"] = metric
+    if build:
+        arguments["params"] = {"params": build}
+    return arguments
 
 
 def quoted(text: str) -> str:
@@ -491,7 +522,7 @@ def _connect_error(error: Exception, uri: str, db_name: str) -> MilvusClusterErr
         return ConnectionFailed(
             f"Milvus at {redact(uri)} refused the credentials; check --token or MILVUS_TOKEN."
         )
-    if is_lite(uri) and ("lock" in text or "opened by" in text or "in use" in text):
+    if is_lite(uri) and _held_elsewhere(uri):
         return ConnectionFailed(
             f"The Milvus Lite file {uri!r} is held open by another process (Milvus Lite keeps "
             "its file for as long as the process that opened it runs); stop that process or "
@@ -505,6 +536,23 @@ def _connect_error(error: Exception, uri: str, db_name: str) -> MilvusClusterErr
     )
 
 
+def _held_elsewhere(uri: str) -> bool:
+    """Whether another process holds the Milvus Lite file's lock. Milvus Lite logs the
+    reason and raises only "Open local milvus failed", so we look ourselves."""
+    import fcntl
+
+    lock = Path(uri).expanduser() / "LOCK"
+    if not lock.exists():
+        return False
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def _is_auth(text: str) -> bool:
     return any(w in text for w in ("auth", "credential", "token", "password", "permission"))
 
@@ -513,7 +561,9 @@ def _translated(error: Exception, action: str, name: str, milvus: Milvus) -> Mil
     text = _message(error)
     lower = text.lower()
     where = f" {name!r}" if name else ""
-    if "collection not found" in lower or "can't find collection" in lower:
+    if "collection" in lower and any(
+        w in lower for w in ("not found", "does not exist", "can't find")
+    ):
         return CollectionError(
             f"Collection{where} does not exist in database {milvus.db_name!r}; check -c."
         )

@@ -78,12 +78,13 @@ def copy_rows(
     assert plan.shadow
     computed = milvus.function_outputs(info.name)
     fingerprint = Fingerprinter(leave_out=computed)
-    for batch in milvus.iterate(info.name, ["*"]):
-        rows = [{k: v for k, v in row.items() if k not in computed} for row in batch]
-        fingerprint.add(rows)
-        milvus.insert(plan.shadow, with_labels(rows, info.pk, columns, plan))
-        if progress:
-            progress(len(rows))
+    for partition in milvus.manual_partitions(info.name):
+        for batch in milvus.iterate(info.name, ["*"], partition=partition):
+            rows = [{k: v for k, v in row.items() if k not in computed} for row in batch]
+            fingerprint.add(rows)
+            milvus.insert(plan.shadow, with_labels(rows, info.pk, columns, plan), partition)
+            if progress:
+                progress(len(rows))
     milvus.flush(plan.shadow)
     return fingerprint.result()
 

@@ -70,36 +70,44 @@ def write_in_place(
 
 
 def _partial_upserts(milvus, info, plan, columns, progress) -> int:
-    pks = columns.keys.pks.tolist()
-    labels, probabilities = columns.labels.tolist(), columns.probabilities.tolist()
-    for start in range(0, len(pks), WRITE_BATCH):
-        rows = [
-            {info.pk: pk, plan.label_field: label}
-            | ({plan.prob_field: round(p, 6)} if plan.prob_field else {})
-            for pk, label, p in zip(
-                pks[start : start + WRITE_BATCH],
-                labels[start : start + WRITE_BATCH],
-                probabilities[start : start + WRITE_BATCH],
-            )
-        ]
-        _upsert_existing(milvus, info, rows)
-        if progress:
-            progress(len(rows))
-    return len(pks)
+    """Key + label rows, partition by partition (an upsert moves a row to the partition
+    it names), leaving out keys deleted since the read."""
+    written = 0
+    for partition, pks in _keys_by_partition(milvus, info, columns):
+        for start in range(0, len(pks), WRITE_BATCH):
+            batch = pks[start : start + WRITE_BATCH]
+            rows = with_labels([{info.pk: pk} for pk in batch], info.pk, columns, plan)
+            _upsert_existing(milvus, info, rows, partition)
+            written += len(rows)
+            if progress:
+                progress(len(rows))
+    return written
 
 
-def _upsert_existing(milvus: Milvus, info: CollectionInfo, rows: list[dict]) -> None:
+def _keys_by_partition(milvus, info, columns) -> list[tuple[str | None, list]]:
+    partitions = milvus.manual_partitions(info.name)
+    if partitions == [None]:
+        return [(None, columns.keys.pks.tolist())]
+    return [
+        (partition, [row[info.pk] for batch in milvus.iterate(info.name, [info.pk],
+                                                              partition=partition)
+                     for row in batch])
+        for partition in partitions
+    ]  # fmt: skip
+
+
+def _upsert_existing(milvus: Milvus, info: CollectionInfo, rows: list[dict], partition) -> None:
     """A partial upsert of a key that was deleted since the read fails the whole batch
     (Milvus would have to insert it, without its vector); such keys are left out."""
     try:
-        milvus.upsert(info.name, rows, partial=True)
+        milvus.upsert(info.name, rows, partial=True, partition=partition)
     except Exception:
         present = set(existing_keys(milvus, info, [row[info.pk] for row in rows]))
         remaining = [row for row in rows if row[info.pk] in present]
         if len(remaining) == len(rows):
             raise
         if remaining:
-            milvus.upsert(info.name, remaining, partial=True)
+            milvus.upsert(info.name, remaining, partial=True, partition=partition)
 
 
 def existing_keys(milvus: Milvus, info: CollectionInfo, pks: list) -> list:
@@ -115,12 +123,14 @@ def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
     """Servers without partial upsert: read each row whole and upsert it with its label."""
     skip = milvus.function_outputs(info.name)
     written = 0
-    for batch in milvus.iterate(info.name, ["*"], batch_size=WRITE_BATCH):
-        rows = [{k: v for k, v in row.items() if k not in skip} for row in batch]
-        milvus.upsert(info.name, with_labels(rows, info.pk, columns, plan), partial=False)
-        written += len(rows)
-        if progress:
-            progress(len(rows))
+    for partition in milvus.manual_partitions(info.name):
+        for batch in milvus.iterate(info.name, ["*"], batch_size=WRITE_BATCH, partition=partition):
+            rows = [{k: v for k, v in row.items() if k not in skip} for row in batch]
+            labelled = with_labels(rows, info.pk, columns, plan)
+            milvus.upsert(info.name, labelled, partial=False, partition=partition)
+            written += len(rows)
+            if progress:
+                progress(len(rows))
     return written
 
 

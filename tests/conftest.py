@@ -94,7 +94,8 @@ def create_table(
 ) -> Table:
     """A collection with a key, a vector, a text, an int, a JSON and an array field."""
     name = name or unique_name()
-    vectors, truth = clustered_vectors(n)
+    vectors, truth = clustered_vectors(max(n, 1))
+    vectors, truth = vectors[:n], truth[:n]
     if metric in ("COSINE", "IP"):
         vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     schema = client.create_schema(auto_id=auto_id, enable_dynamic_field=dynamic)
@@ -126,9 +127,9 @@ def create_table(
         if dynamic:
             row["extra"] = f"dyn{i}"
         rows.append(row)
-    result = client.insert(name, rows)
+    ids = client.insert(name, rows)["ids"] if rows else []
     client.flush(name)
-    return Table(name, list(result["ids"]), vectors, truth)
+    return Table(name, list(ids), vectors, truth)
 
 
 def all_rows(client: MilvusClient, name: str, fields: list[str]) -> list[dict[str, Any]]:

@@ -1,0 +1,169 @@
+"""The command line on bad input: one plain line, a non-zero exit, the collection as it was."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+from conftest import create_table, fingerprint, unique_name
+from pymilvus import DataType
+
+from milvus_cluster.cli import main
+
+
+def run(*args: str, env: dict | None = None):
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def assert_one_line_error(result, *words: str, code: int = 1) -> None:
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.output and "MilvusException" not in result.output
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture
+def table(client):
+    return create_table(client, n=200)
+
+
+@pytest.fixture
+def unchanged(client, table):
+    """Asserts, after the test, that nothing in the database changed."""
+    before = (sorted(client.list_collections()), fingerprint(client, table.name))
+    yield
+    assert (sorted(client.list_collections()), fingerprint(client, table.name)) == before
+
+
+def test_label_prints_a_summary_and_json(client, uri, table):
+    result = run("label", "-c", table.name, "--uri", uri, "--min-cluster-size", "20")
+    assert result.exit_code == 0, result.output
+    assert "clusters: 4" in result.output and "noise:" in result.output
+    result = run("label", "-c", table.name, "--uri", uri, "--min-cluster-size", "20", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["clusters"] == 4 and report["plan"]["strategy"] == "in-place"
+    assert set(report["seconds"]) == {"inspect", "read", "knn", "cluster", "write"}
+
+
+def test_environment_variables_give_the_uri(client, uri, table):
+    result = run("label", "-c", table.name, "--min-cluster-size", "20", "--dry-run",
+                 env={"MILVUS_URI": uri})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "strategy shadow" in result.output
+
+
+def test_dry_run_prints_the_plan(client, uri, table, unchanged):
+    result = run("label", "-c", table.name, "--uri", uri, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "copy every row" in result.output and "_mc_backup" in result.output
+
+
+def test_unknown_collection(client, uri, table, unchanged):
+    assert_one_line_error(run("label", "-c", "nope", "--uri", uri), "'nope'", "does not exist")
+
+
+def test_unknown_vector_field(client, uri, table, unchanged):
+    result = run("label", "-c", table.name, "--uri", uri, "--vector-field", "nope")
+    assert_one_line_error(result, "no field 'nope'", "--vector-field")
+
+
+def test_vector_field_that_is_not_a_vector(client, uri, table, unchanged):
+    result = run("label", "-c", table.name, "--uri", uri, "--vector-field", "title")
+    assert_one_line_error(result, "'title'", "not a vector field")
+
+
+def test_several_vector_fields_need_a_choice(client, uri):
+    name = unique_name()
+    schema = client.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("a", DataType.FLOAT_VECTOR, dim=4)
+    schema.add_field("b", DataType.FLOAT_VECTOR, dim=4)
+    index = client.prepare_index_params()
+    index.add_index("a", index_type="FLAT", metric_type="L2")
+    index.add_index("b", index_type="FLAT", metric_type="L2")
+    client.create_collection(name, schema=schema, index_params=index)
+    result = run("label", "-c", name, "--uri", uri)
+    assert_one_line_error(result, "several vector fields", "a, b", "--vector-field")
+
+
+def test_sparse_vectors_are_refused(client, uri):
+    name = unique_name()
+    schema = client.create_schema()
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    index = client.prepare_index_params()
+    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+    client.create_collection(name, schema=schema, index_params=index)
+    client.insert(name, [{"id": i, "sparse": {i: 1.0}} for i in range(30)])
+    assert_one_line_error(run("label", "-c", name, "--uri", uri), "SPARSE_FLOAT_VECTOR")
+    result = run("label", "-c", name, "--uri", uri, "--vector-field", "sparse")
+    assert_one_line_error(result, "SPARSE_FLOAT_VECTOR", "dense")
+
+
+def test_empty_collection(client, uri):
+    table = create_table(client, n=0)
+    assert_one_line_error(run("label", "-c", table.name, "--uri", uri), "is empty")
+
+
+def test_fewer_rows_than_a_cluster_needs(client, uri, table, unchanged):
+    result = run("label", "-c", table.name, "--uri", uri, "--min-cluster-size", "500")
+    assert_one_line_error(result, "200 rows", "--min-cluster-size")
+
+
+def test_min_samples_above_k_is_a_usage_error(client, uri, table, unchanged):
+    result = run("label", "-c", table.name, "--uri", uri, "--min-samples", "20", "--k", "10")
+    assert result.exit_code == 2
+    assert "--min-samples (20) cannot exceed --k (10)" in result.output
+
+
+def test_label_field_of_another_type(client, uri, table, unchanged):
+    result = run("label", "-c", table.name, "--uri", uri, "--label-field", "title")
+    assert_one_line_error(result, "'title'", "VARCHAR", "--label-field")
+
+
+@pytest.mark.parametrize(
+    "bad_uri,words",
+    [
+        ("http://127.0.0.1:1", ["Cannot reach Milvus", "--uri"]),
+        ("./milvus.dbb", ["neither a Milvus Lite file", "--uri"]),
+        ("/no/such/folder/m.db", ["folder", "does not exist"]),
+    ],
+)
+def test_unreachable_or_mistyped_uri(bad_uri, words):
+    assert_one_line_error(run("label", "-c", "docs", "--uri", bad_uri), *words)
+
+
+def test_credentials_never_appear(tmp_path):
+    secret = "root:s3cr3t-token"
+    result = run("label", "-c", "docs", "--uri", "http://user:pw@127.0.0.1:1", "--token", secret)
+    assert result.exit_code == 1
+    assert "s3cr3t" not in result.output and "pw@" not in result.output
+
+
+def test_lite_file_held_by_another_process(tmp_path):
+    path = tmp_path / "held.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from pymilvus import MilvusClient
+            MilvusClient({str(path)!r}).list_collections()
+            print("open", flush=True)
+            time.sleep(120)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        result = run("label", "-c", "docs", "--uri", str(path))
+        assert_one_line_error(result, "held open by another process", str(path))
+    finally:
+        holder.kill()
+        holder.wait()
