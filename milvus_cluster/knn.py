@@ -147,21 +147,13 @@ def milvus_knn(
     progress: Progress | None = None,
 ) -> KnnGraph:
     """Each row's k nearest neighbours by searching the collection with its own vectors."""
-    n = len(vectors)
-    k = effective_k(n, k)
-    indices = np.empty((n, k), dtype=np.int32)
-    distances = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, batch_size):
-        batch = vectors[start : start + batch_size]
+    k = effective_k(len(vectors), k)
+
+    def hits(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         query_index, pks, raw = search(batch, k + 1)
-        rows, values = hits_to_matrix(query_index, keys.rows(pks), raw, len(batch), k + 1)
-        query_rows = np.arange(start, start + len(batch))
-        indices[start : start + len(batch)], distances[start : start + len(batch)] = (
-            graph_from_hits(query_rows, rows, values, k, metric)
-        )
-        if progress:
-            progress(len(batch))
-    return KnnGraph(indices, distances, metric)
+        return hits_to_matrix(query_index, keys.rows(pks), raw, len(batch), k + 1)
+
+    return _graph(vectors, k, metric, batch_size, hits, progress)
 
 
 def local_knn(
@@ -173,33 +165,46 @@ def local_knn(
     beyond. faiss rather than hand-written search: it ships with milvus-lite."""
     import faiss
 
-    n = len(vectors)
-    k = effective_k(n, k)
+    k = effective_k(len(vectors), k)
     base = np.ascontiguousarray(vectors, dtype=np.float32)
     if metric == "COSINE":
         base = _normalised(base)
     faiss_metric = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
-    if n > LOCAL_EXACT_LIMIT:
+    if len(base) > LOCAL_EXACT_LIMIT:
         index = faiss.IndexHNSWFlat(base.shape[1], 32, faiss_metric)
         index.hnsw.efConstruction = 80
         index.add(base)
         index.hnsw.efSearch = max(64, 4 * (k + 1))
 
-        def search(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return index.search(batch, k + 1)
-    else:
+    def hits(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(base) > LOCAL_EXACT_LIMIT:
+            raw, rows = index.search(batch, k + 1)
+        else:
+            raw, rows = faiss.knn(batch, base, k + 1, metric=faiss_metric)
+        return rows, raw
 
-        def search(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return faiss.knn(batch, base, k + 1, metric=faiss_metric)
+    return _graph(base, k, metric, LOCAL_BATCH, hits, progress)
 
+
+def _graph(
+    vectors: np.ndarray,
+    k: int,
+    metric: Metric,
+    batch_size: int,
+    hits: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    progress: Progress | None,
+) -> KnnGraph:
+    """Query every row's vector in batches; `hits(batch)` returns the b × (k+1)
+    hit rows and raw distances, which become the graph's rows."""
+    n = len(vectors)
     indices = np.empty((n, k), dtype=np.int32)
     distances = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, LOCAL_BATCH):
-        batch = base[start : start + LOCAL_BATCH]
-        raw, hit_rows = search(batch)
-        query_rows = np.arange(start, start + len(batch))
-        indices[start : start + len(batch)], distances[start : start + len(batch)] = (
-            graph_from_hits(query_rows, hit_rows, raw, k, metric)
+    for start in range(0, n, batch_size):
+        batch = vectors[start : start + batch_size]
+        hit_rows, raw = hits(batch)
+        stop = start + len(batch)
+        indices[start:stop], distances[start:stop] = graph_from_hits(
+            np.arange(start, stop), hit_rows, raw, k, metric
         )
         if progress:
             progress(len(batch))
