@@ -259,23 +259,7 @@ class Milvus:
         self, info: CollectionInfo, vectors: np.ndarray, limit: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest rows of each query vector, as flat arrays (query index, key, raw distance)."""
-        params: dict[str, Any] = {"metric_type": info.metric}
-        if info.index_type.upper() == "HNSW":
-            params["params"] = {"ef": max(64, 2 * limit)}
-        with self._errors("search", info.name):
-            results = self.client.search(
-                info.name,
-                data=list(vectors),
-                anns_field=info.vector_field,
-                limit=limit,
-                search_params=params,
-                output_fields=[],
-            )
-        counts = [len(hits) for hits in results]
-        query_index = np.repeat(np.arange(len(counts)), counts)
-        pks = np.concatenate([np.asarray(hits.ids) for hits in results]) if counts else []
-        raw = np.concatenate([np.asarray(hits.distances, np.float32) for hits in results])
-        return query_index, np.asarray(pks), raw
+        return self.search_where(info, vectors, limit)[:3]
 
     # -- writing -----------------------------------------------------------
 
@@ -379,6 +363,71 @@ class Milvus:
     def set_properties(self, name: str, properties: dict[str, str]) -> None:
         with self._errors("update the collection's properties", name):
             self.client.alter_collection_properties(name, properties=properties)
+
+    # -- the periodic jobs: filtered search, the catalog -------------------
+
+    def search_where(
+        self,
+        info: CollectionInfo,
+        vectors: np.ndarray,
+        limit: int,
+        filter: str = "",
+        output_field: str | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest rows of each query vector among the rows that pass `filter`, as flat
+        arrays (query index, key, raw distance, value of `output_field` or None)."""
+        params: dict[str, Any] = {"metric_type": info.metric}
+        if info.index_type.upper() == "HNSW":
+            params["params"] = {"ef": max(64, 2 * limit)}
+        with self._errors("search", info.name):
+            results = self.client.search(
+                info.name,
+                data=list(vectors),
+                anns_field=info.vector_field,
+                limit=limit,
+                filter=filter,
+                search_params=params,
+                output_fields=[output_field] if output_field else [],
+            )
+        counts = [len(hits) for hits in results]
+        query_index = np.repeat(np.arange(len(counts)), counts)
+        pks = np.concatenate([np.asarray(hits.ids) for hits in results]) if counts else []
+        raw = np.concatenate([np.asarray(hits.distances, np.float32) for hits in results])
+        values = [hit["entity"].get(output_field) if output_field else None
+                  for hits in results for hit in hits]  # fmt: skip
+        return query_index, np.asarray(pks), raw, np.asarray(values, dtype=object)
+
+    def query(
+        self, name: str, filter: str, fields: Sequence[str], limit: int = 16_384
+    ) -> list[dict[str, Any]]:
+        """The rows that pass `filter` (at most `limit`: Milvus's cap on one query)."""
+        with self._errors("query", name):
+            return list(self.client.query(name, filter=filter, output_fields=list(fields),
+                                          limit=limit))  # fmt: skip
+
+    def delete(self, name: str, filter: str) -> None:
+        with self._errors("delete rows", name):
+            self.client.delete(name, filter=filter)
+
+    def create_plain(
+        self, name: str, fields: Sequence[dict[str, Any]], vector_field: str, properties: dict
+    ) -> None:
+        """A small collection of our own, from plain field specs ({"name", "type": "INT64",
+        ...add_field options}), a FLAT L2 index on `vector_field`, Strong consistency (a
+        read sees every write before it) and `properties`. It is left loaded."""
+        from pymilvus import DataType
+
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        for spec in fields:
+            options = {k: v for k, v in spec.items() if k not in ("name", "type")}
+            schema.add_field(spec["name"], getattr(DataType, spec["type"]), **options)
+        index = self.client.prepare_index_params()
+        index.add_index(vector_field, index_type="FLAT", metric_type="L2")
+        with self._errors("create the collection", name):
+            self.client.create_collection(
+                name, schema=schema, index_params=index, consistency_level="Strong",
+                properties=properties,
+            )  # fmt: skip
 
 
 _INDEX_STATUS = ("total_rows", "indexed_rows", "pending_index_rows", "state")
