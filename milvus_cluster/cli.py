@@ -64,11 +64,11 @@ def connection_options(command: Callable) -> Callable:
 
 def quiet_pymilvus(verbose: bool) -> None:
     """pymilvus logs every failed call with a traceback, and warnings of its own, on
-    stderr; our one-line message says what matters. Its import sets its log levels,
-    so it is imported first."""
+    stderr (Milvus Lite too, e.g. when another process holds its file); our one-line
+    message says what matters. Its import sets its log levels, so it is imported first."""
     import pymilvus  # noqa: F401
 
-    for name in ("pymilvus", "pymilvus.milvus_client"):
+    for name in ("pymilvus", "pymilvus.milvus_client", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
 
 
