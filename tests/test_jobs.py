@@ -47,8 +47,11 @@ def insert_new_rows(client, table: Table, count: int, seed: int = 7) -> tuple[li
     truth = rng.integers(0, 4, count)
     vectors = (means[truth] + rng.normal(0, 1.0, (count, means.shape[1]))).astype(np.float32)
     keys = [10_000 + seed * 100_000 + i for i in range(count)]
-    rows = [{"id": key, "vector": vector.tolist(), "title": f"new {key}", "group": int(group),
-             "meta": {}, "tags": []} for key, vector, group in zip(keys, vectors, truth)]  # fmt: skip
+    rows = [
+        {"id": key, "vector": v.tolist(), "title": f"new {key}", "group": int(g), "meta": {},
+         "tags": []}
+        for key, v, g in zip(keys, vectors, truth)
+    ]  # fmt: skip
     client.insert(table.name, rows)
     client.flush(table.name)
     return keys, truth
