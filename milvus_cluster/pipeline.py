@@ -12,7 +12,7 @@ import numpy as np
 
 from . import knn as knn_stage
 from . import shadow
-from .catalog import ClusterEntry
+from .catalog import ClusterEntry, IdLedger
 from .clustering import SelectionMethod, check_parameters, cluster_graph
 from .collection import CollectionInfo, Milvus
 from .errors import CollectionError
@@ -154,8 +154,11 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress, job: J
     with _timed(seconds, "cluster"):
         clustering = cluster_graph(graph, params.min_cluster_size, params.min_samples or 0,
                                    params.method, vectors=vectors.vectors)  # fmt: skip
+        # Before the label field exists no row has an id to keep: ids start at 0 again,
+        # even where a catalog outlived an earlier collection of the same name.
+        ledger = job.catalog.ledger() if previous is not None else IdLedger()
         settled = settle_labels(
-            graph, clustering, vectors.vectors, vectors.pks, previous, job.catalog.ledger(),
+            graph, clustering, vectors.vectors, vectors.pks, previous, ledger,
             params.min_samples or 0, params.noise,
         )  # fmt: skip
     del graph

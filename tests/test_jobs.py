@@ -21,7 +21,7 @@ from sklearn.datasets import load_digits
 
 from milvus_cluster import Parameters, label_collection
 from milvus_cluster.assign import assign_collection
-from milvus_cluster.catalog import Catalog
+from milvus_cluster.catalog import Catalog, IdLedger
 from milvus_cluster.cli import main
 from milvus_cluster.collection import Milvus
 from milvus_cluster.relabel import relabel_collection
@@ -210,6 +210,20 @@ def test_label_again_keeps_ids_and_reports_drift(client, uri):
     assert read_labels(client, table.name) == first
 
 
+def test_a_new_collection_under_an_old_name_numbers_its_clusters_from_zero(client, uri):
+    table = labelled_table(client, uri)
+    milvus = Milvus.connect(uri)
+    try:
+        Catalog.open(milvus, table.name).save_ledger(IdLedger(50, (7,)))
+    finally:
+        milvus.close()
+    for name in (table.name, f"{table.name}_mc_backup"):
+        client.drop_collection(name)
+    create_table(client, name=table.name)
+    result = label_collection(table.name, uri=uri, parameters=PARAMS)
+    assert sorted(result.cluster_ids) == [0, 1, 2, 3] and result.drift is None
+
+
 # -- the noise policy ---------------------------------------------------------
 
 
@@ -284,7 +298,11 @@ CHILD = textwrap.dedent("""
     from milvus_cluster.assign import assign_collection
     from milvus_cluster.relabel import relabel_collection
 
-    command, collection, uri = sys.argv[1:]
+    command, collection, uri = sys.argv[1:4]
+    if "--as-cli" in sys.argv:  # SIGTERM handled as the command line handles it
+        from milvus_cluster.cli import stop_cleanly_on_sigterm
+
+        stop_cleanly_on_sigterm()
 
     def progress(stage, total):
         def advance(rows):
@@ -298,13 +316,15 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def killed_while_writing(command: str, name: str, uri: str) -> None:
-    child = start("-c", CHILD, command, name, uri)
+def killed_while_writing(command: str, name: str, uri: str, how=signal.SIGKILL) -> str:
+    """Start a job, stop it with `how` once it has written a batch; its stderr."""
+    child = start("-c", CHILD, command, name, uri, "--as-cli")
     try:
         assert child.stdout.readline().startswith("wrote"), child.stderr.read()
     finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
+        child.send_signal(how)
+        child.wait(timeout=60)
+    return child.stderr.read()
 
 
 def test_killed_relabel_is_redone_by_the_next(client, uri, backend):
@@ -397,3 +417,15 @@ def test_a_lock_whose_process_died_here_is_taken_over_at_once(client, uri):
     lock_row(uri, table.name, pid=dead.pid)  # this host, lease still running
     result = assign_collection(table.name, uri=uri)
     assert result.rows == 10 and f"pid {dead.pid}" in result.took_over
+
+
+def test_sigterm_ends_a_job_as_failed_and_frees_the_lock(client, uri, backend):
+    table = labelled_table(client, uri)
+    let_go(uri, backend)
+    stderr = killed_while_writing("relabel", table.name, uri, how=signal.SIGTERM)
+    assert "Stopped by SIGTERM" in stderr
+    runs = show_json(uri, table.name)
+    assert runs["lock"] == "" and runs["runs"][0]["state"] == "failed"
+    assert "SIGTERM" in runs["runs"][0]["error"]
+    result = relabel_collection(table.name, uri=uri)
+    assert result.took_over == ""  # released, not left to expire
