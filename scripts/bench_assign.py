@@ -8,9 +8,9 @@ inserted and `milvus-cluster assign -c bench --json` runs in a child process, as
 would run it. Reported: the command's own seconds per stage and rows/s (search and
 write), the wall time of the whole process (start-up, connect and load included), its
 peak RSS, the machine's load average before and after (other work on the machine
-slows Milvus Lite's search down), and how right the labels are: the share of new rows from a true cluster that
-got the id most of that cluster's labelled rows carry, and the share of true noise
-rows labelled -1.
+slows Milvus Lite's search down), and how right the labels are: the share of new
+rows from a true cluster that got the id most of that cluster's labelled rows carry,
+and the share of true noise rows labelled -1.
 
 Run:
     /work/venv/bin/python scripts/bench_assign.py                # 100,000 + 10,000
