@@ -14,13 +14,16 @@ import sys
 import traceback
 from collections.abc import Callable
 from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
 
 from .errors import LockHeld, MilvusClusterError
 from .pipeline import LabelResult, Parameters, label_collection
+
+if TYPE_CHECKING:
+    from .show import ShowResult
 
 LOCK_HELD = 3  # exit code: another job holds the lock
 
@@ -394,7 +397,7 @@ def show(collection: str, label_field: str, text_field: str | None, runs: int, u
     click.echo(describe_show(result))
 
 
-def describe_show(result: Any) -> str:
+def describe_show(result: ShowResult) -> str:
     """`show`'s text: a header, one block per cluster, the recent runs, the lock."""
     share = 100 * result.noise / result.rows if result.rows else 0.0
     lines = [

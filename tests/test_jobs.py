@@ -328,7 +328,7 @@ def killed_while_writing(command: str, name: str, uri: str, how=signal.SIGKILL) 
 
 
 def test_killed_relabel_is_redone_by_the_next(client, uri, backend):
-    table = labelled_table(client, uri, n=4500)  # three write batches
+    table = labelled_table(client, uri, n=2500)  # two write batches
     old = read_labels(client, table.name)
     let_go(uri, backend)
     killed_while_writing("relabel", table.name, uri)
@@ -351,13 +351,13 @@ def test_killed_relabel_is_redone_by_the_next(client, uri, backend):
 def test_killed_assign_is_finished_by_the_next(client, uri, backend):
     table = labelled_table(client, uri)
     ids = true_ids(client, table)
-    keys, truth = insert_new_rows(client, table, 4500)  # three write batches
+    keys, truth = insert_new_rows(client, table, 2500)  # two write batches
     let_go(uri, backend)
     killed_while_writing("assign", table.name, uri)
     check = MilvusClient(uri)
     try:
         partly = count(check, table.name, "cluster_id is null")
-        assert 0 < partly < 4500
+        assert 0 < partly < 2500
         result = assign_collection(table.name, uri=uri)
         assert result.rows == partly
         labels = read_labels(check, table.name)
