@@ -17,14 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from .capabilities import Capabilities
 from .errors import CollectionError, ConnectionFailed, MilvusClusterError
+from .fields import choose_vector_field, index_spec, metric_of, quoted, type_name
 from .knn import Metric
 
 READ_BATCH = 10_000  # query_iterator: ~7k rows/s at 10,000 a batch on Lite, ~180 at 10
 WRITE_BATCH = 2_000
-DENSE = "FLOAT_VECTOR"
-OTHER_VECTORS = {"BINARY_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR", "SPARSE_FLOAT_VECTOR",
-                 "INT8_VECTOR"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -51,38 +50,6 @@ class CollectionInfo:
         return self.requested != self.name
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What the server can do, probed once; the rest of the library consults this."""
-
-    version: str
-    lite: bool
-    partial_upsert: bool  # upsert(partial_update=True): Lite, Milvus >= 2.6.2
-    nullable: bool  # nullable fields: Lite, Milvus >= 2.5
-    add_field: bool  # add_collection_field: Milvus >= 2.6 (not Lite)
-    scalar_index: str  # INVERTED where INT64 supports it, else STL_SORT
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """(2, 6, 2) from 'v2.6.2' or '2.6.2-rc1'; () when there is no number."""
-    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
-    return tuple(int(part) for part in match.groups(default="0")) if match else ()
-
-
-def capabilities_of(version: str, lite: bool) -> Capabilities:
-    if lite:
-        return Capabilities(version, True, True, True, False, "INVERTED")
-    number = version_tuple(version) or (0,)
-    return Capabilities(
-        version=version,
-        lite=False,
-        partial_upsert=number >= (2, 6, 2),
-        nullable=number >= (2, 5),
-        add_field=number >= (2, 6),
-        scalar_index="INVERTED" if number >= (2, 4) else "STL_SORT",
-    )
-
-
 def is_lite(uri: str) -> bool:
     """A local path (not a URL) is an embedded Milvus Lite database file."""
     return "://" not in uri
@@ -91,6 +58,9 @@ def is_lite(uri: str) -> bool:
 def redact(uri: str) -> str:
     """The URI without credentials, fit to print."""
     return re.sub(r"//[^/@]*@", "//***@", uri)
+
+
+_PROBED: dict[tuple[str, str], Capabilities] = {}
 
 
 class Milvus:
@@ -185,10 +155,18 @@ class Milvus:
                 with suppress(MilvusClusterError):  # the run's outcome matters more
                     self.release(name)
 
-    def capabilities(self) -> Capabilities:
+    def version(self) -> str:
         with self._errors("ask the server version"):
-            version = str(self.client.get_server_version())
-        return capabilities_of(version, self.lite)
+            return str(self.client.get_server_version())
+
+    def capabilities(self) -> Capabilities:
+        """Probed once per server and process (see capabilities.probe)."""
+        from .capabilities import probe
+
+        key = (redact(self.uri), self.db_name)
+        if key not in _PROBED:
+            _PROBED[key] = probe(self)
+        return _PROBED[key]
 
     def inspect(self, name: str, vector_field: str | None = None) -> CollectionInfo:
         """Describe a collection and choose the vector field to cluster."""
@@ -217,7 +195,7 @@ class Milvus:
             auto_id=bool(description.get("auto_id") or pk.get("auto_id")),
             vector_field=field["name"],
             dim=int(field["params"]["dim"]),
-            metric=_metric(index, field["name"]),
+            metric=metric_of(index, field["name"]),
             index_type=str(index.get("index_type", "")),
             fields=tuple(f["name"] for f in fields),
             dynamic=bool(description.get("enable_dynamic_field")),
@@ -314,6 +292,43 @@ class Milvus:
             params.add_index(field_name=field, index_type=kind, index_name=field)
             self.client.create_index(name, params)
 
+    def query(self, name: str, filter: str, fields: Sequence[str], limit: int = 16_384) -> list:
+        with self._errors("query", name):
+            return list(self.client.query(name, filter=filter, output_fields=list(fields),
+                                          limit=limit))  # fmt: skip
+
+    def create_collection(
+        self,
+        name: str,
+        fields: Sequence[dict[str, Any]],
+        indexes: Sequence[dict[str, Any]],
+        auto_id: bool = False,
+        dynamic: bool = False,
+        properties: dict[str, str] | None = None,
+    ) -> None:
+        """A new collection, left loaded. `fields`: add_field arguments with the type by
+        name ({"name": "id", "type": "INT64", "is_primary": True}); `indexes`: add_index
+        arguments."""
+        from pymilvus import DataType
+
+        schema = self.client.create_schema(auto_id=auto_id, enable_dynamic_field=dynamic)
+        for spec in fields:
+            options = {k: v for k, v in spec.items() if k not in ("name", "type")}
+            schema.add_field(spec["name"], getattr(DataType, spec["type"]), **options)
+        index_params = self.client.prepare_index_params()
+        for index in indexes:
+            index_params.add_index(**index)
+        with self._errors("create the collection", name):
+            self.client.create_collection(name, schema=schema, index_params=index_params,
+                                          properties=properties or {})  # fmt: skip
+
+    def add_field(self, name: str, field: str, kind: str) -> None:
+        """A nullable field added to a live collection (Milvus >= 2.6)."""
+        from pymilvus import DataType
+
+        with self._errors(f"add the field {field!r}", name):
+            self.client.add_collection_field(name, field, getattr(DataType, kind), nullable=True)
+
     # -- copying and switching (the shadow strategy) ------------------------
 
     def create_like(
@@ -335,7 +350,7 @@ class Milvus:
             schema.add_field(field, getattr(DataType, kind), nullable=True)
         index_params = self.client.prepare_index_params()
         for index in self.indexes(source):
-            index_params.add_index(**_index_spec(index))
+            index_params.add_index(**index_spec(index))
         if scalar_index:
             index_params.add_index(scalar_index[0], scalar_index[1], scalar_index[0])
         key_field = any(f.get("is_partition_key") for f in description["fields"])
@@ -381,36 +396,6 @@ class Milvus:
             self.client.alter_collection_properties(name, properties=properties)
 
 
-_INDEX_STATUS = ("total_rows", "indexed_rows", "pending_index_rows", "state")
-
-
-def _index_spec(index: dict[str, Any]) -> dict[str, Any]:
-    """add_index arguments that rebuild an index as describe_index reports it. The build
-    parameters go nested: Milvus Lite drops them when pymilvus flattens them."""
-    spec = {k: v for k, v in index.items() if k not in _INDEX_STATUS}
-    field, kind = spec.pop("field_name"), spec.pop("index_type", "")
-    name, metric = spec.pop("index_name", field), spec.pop("metric_type", None)
-    build = {**(spec.pop("params", None) or {}), **spec}
-    arguments = {"field_name": field, "index_type": kind, "index_name": name}
-    if metric not in (None, "", "NONE"):
-        arguments["metric_type"] = metric
-    if build:
-        arguments["params"] = {"params": build}
-    return arguments
-
-
-def quoted(text: str) -> str:
-    """A string literal for a Milvus filter expression."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def key_filter(pk: str, pk_type: str, keys: Sequence[Any]) -> str:
-    """`pk in [...]` for these keys, VARCHAR keys quoted and escaped."""
-    if pk_type == "VARCHAR":
-        return f"{pk} in [{', '.join(quoted(str(key)) for key in keys)}]"
-    return f"{pk} in [{', '.join(str(int(key)) for key in keys)}]"
-
-
 def _escape_cursor(iterator: Any) -> None:
     """pymilvus (up to 3.0.2 at least) pages a query iterator with `pk > "<last key>"`
     without escaping the key, so a VARCHAR key holding a quote or a backslash breaks
@@ -431,63 +416,6 @@ def _escape_cursor(iterator: Any) -> None:
             iterator._next_id = last
 
     iterator._QueryIterator__setup_next_expr = escaped_cursor
-
-
-def type_name(data_type: Any) -> str:
-    """'INT64' for DataType.INT64 (describe_collection returns enum members)."""
-    return getattr(data_type, "name", str(data_type))
-
-
-def choose_vector_field(fields: list[dict], wanted: str | None, collection: str) -> dict:
-    """The FLOAT_VECTOR field to cluster: the one named, or the only one there is."""
-    by_name = {f["name"]: f for f in fields}
-    dense = [f["name"] for f in fields if type_name(f["type"]) == DENSE]
-    if wanted:
-        if wanted not in by_name:
-            raise CollectionError(
-                f"Collection {collection!r} has no field {wanted!r}; its fields are "
-                f"{', '.join(by_name)}; check --vector-field."
-            )
-        kind = type_name(by_name[wanted]["type"])
-        if kind != DENSE:
-            raise CollectionError(_not_dense(collection, wanted, kind))
-        return by_name[wanted]
-    if len(dense) == 1:
-        return by_name[dense[0]]
-    if len(dense) > 1:
-        raise CollectionError(
-            f"Collection {collection!r} has several vector fields ({', '.join(dense)}); "
-            "choose one with --vector-field."
-        )
-    others = [f"{f['name']} ({type_name(f['type'])})" for f in fields
-              if type_name(f["type"]) in OTHER_VECTORS]  # fmt: skip
-    found = f"; it has only {', '.join(others)}" if others else ""
-    raise CollectionError(
-        f"Collection {collection!r} has no FLOAT_VECTOR field to cluster{found}: "
-        "milvus-cluster clusters dense float vectors."
-    )
-
-
-def _not_dense(collection: str, field: str, kind: str) -> str:
-    if kind in OTHER_VECTORS:
-        return (
-            f"Field {field!r} of {collection!r} holds {kind} vectors; milvus-cluster clusters "
-            "dense FLOAT_VECTOR fields only; choose another --vector-field."
-        )
-    return (
-        f"Field {field!r} of {collection!r} is a {kind} field, not a vector field; "
-        "choose a FLOAT_VECTOR field with --vector-field."
-    )
-
-
-def _metric(index: dict, field: str) -> Metric:
-    metric = str(index.get("metric_type", "")).upper()
-    if metric not in ("L2", "COSINE", "IP"):
-        raise CollectionError(
-            f"The index on {field!r} uses metric {metric or 'unknown'!r}; milvus-cluster "
-            "works with L2, COSINE and IP."
-        )
-    return metric  # type: ignore[return-value]
 
 
 def _check_lite_path(uri: str) -> None:

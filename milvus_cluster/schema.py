@@ -20,8 +20,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from .collection import Capabilities, CollectionInfo, type_name
+from .capabilities import Capabilities
+from .collection import CollectionInfo
 from .errors import MigrationError
+from .fields import type_name
 
 Strategy = Literal["in-place", "shadow"]
 SHADOW_OF = "milvus_cluster.shadow_of"  # property that marks a copy as ours

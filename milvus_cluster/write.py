@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .collection import WRITE_BATCH, CollectionInfo, Milvus, key_filter
+from .collection import WRITE_BATCH, CollectionInfo, Milvus
 from .errors import WriteError
+from .fields import key_filter
 from .keys import KeyIndex
 from .schema import Plan
 

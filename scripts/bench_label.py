@@ -162,7 +162,8 @@ class RssSampler:
 
     def peak(self, start: float, end: float) -> int:
         inside = [rss for t, rss in self.samples if start <= t <= end]
-        return max(inside, default=0)
+        after = next((rss for t, rss in self.samples if t > end), 0)  # a stage shorter than
+        return max(inside, default=after)  # the interval: the sample just after it
 
 
 @contextmanager
@@ -277,6 +278,7 @@ def read_back(job: Json) -> Json:
 
     _, truth = load_data(Path(job["workdir"]), job["n"])
     client = MilvusClient(job["uri"])
+    client.load_collection(COLLECTION)  # label_collection leaves it as it found it: released
     ids, labels = [], []
     iterator = client.query_iterator(
         COLLECTION, batch_size=10_000, output_fields=["id", "cluster_id"]
@@ -559,7 +561,7 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> Json:
     np.save(paths[1], truth)
     del vectors
     record: Json = {"n": n, "generate_seconds": round(time.perf_counter() - start, 3)}
-    record["ours"] = bench_ours(n, workdir)
+    record["ours"] = bench_ours(n, workdir, args.profile)
     record["baseline"] = bench_baseline(n, args, workdir)
     record["cluster_compare"] = None if args.skip_cluster_compare else bench_compare(n, workdir)
     for path in paths:
@@ -567,7 +569,7 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> Json:
     return record
 
 
-def bench_ours(n: int, workdir: Path) -> Json:
+def bench_ours(n: int, workdir: Path, profile: bool = False) -> Json:
     uri = str(workdir / f"ours_{n}.db")
     job = {"n": n, "workdir": str(workdir), "uri": uri}
     log(f"n={n:,}: prepare (insert into Lite, HNSW COSINE)")
@@ -575,7 +577,7 @@ def bench_ours(n: int, workdir: Path) -> Json:
     if "error" in prepare:
         return {"prepare": prepare}
     log(f"n={n:,}: prepared in {prepare['total']} s; label_collection")
-    label = child("label", job | {"profile": False}, workdir)
+    label = child("label", job | {"profile": profile}, workdir)
     log(f"n={n:,}: label {label.get('total', label.get('error'))} s")
     _remove(Path(uri))
     return {"prepare": prepare, "label": label, "target": target_check(n, label)}
@@ -902,6 +904,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="bench-results/bench_label.json")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-cluster-compare", action="store_true")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run label_collection under cProfile (slower; top functions in the JSON)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "JOB"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
