@@ -24,6 +24,9 @@ from .knn import Metric
 
 READ_BATCH = 10_000  # query_iterator: ~7k rows/s at 10,000 a batch on Lite, ~180 at 10
 WRITE_BATCH = 2_000
+# Reads must see every write acknowledged before them: a server's default (Bounded)
+# counts 0 rows right after an insert.
+STRONG = "Strong"
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,8 @@ class Milvus:
 
     def count(self, name: str, filter: str = "") -> int:
         with self._errors("count rows", name):
-            rows = self.client.query(name, filter=filter, output_fields=["count(*)"])
+            rows = self.client.query(name, filter=filter, output_fields=["count(*)"],
+                                     consistency_level=STRONG)  # fmt: skip
             return int(rows[0]["count(*)"])
 
     def loaded(self, name: str) -> bool:
@@ -221,6 +225,7 @@ class Milvus:
                 filter=filter,
                 output_fields=list(fields),
                 partition_names=[partition] if partition else None,
+                consistency_level=STRONG,
             )
         _escape_cursor(iterator)
         try:
@@ -248,6 +253,7 @@ class Milvus:
                 limit=limit,
                 search_params=params,
                 output_fields=[],
+                consistency_level=STRONG,
             )
         counts = [len(hits) for hits in results]
         query_index = np.repeat(np.arange(len(counts)), counts)
@@ -295,7 +301,15 @@ class Milvus:
     def query(self, name: str, filter: str, fields: Sequence[str], limit: int = 16_384) -> list:
         with self._errors("query", name):
             return list(self.client.query(name, filter=filter, output_fields=list(fields),
-                                          limit=limit))  # fmt: skip
+                                          limit=limit, consistency_level=STRONG))  # fmt: skip
+
+    def keys(self, name: str, pk: str) -> list[Any]:
+        """Every primary key of the collection."""
+        return [row[pk] for batch in self.iterate(name, [pk]) for row in batch]
+
+    def delete(self, name: str, filter: str) -> None:
+        with self._errors("delete rows", name):
+            self.client.delete(name, filter=filter)
 
     def create_collection(
         self,
@@ -335,19 +349,20 @@ class Milvus:
         self,
         source: str,
         target: str,
-        extra_fields: Sequence[tuple[str, str]],
+        extra_fields: Sequence[dict[str, Any]],
         properties: dict[str, str],
         scalar_index: tuple[str, str] | None = None,
     ) -> None:
         """Create `target` with `source`'s schema, functions, indexes, partitions and
-        properties, plus nullable `extra_fields` ((name, "INT64" | "FLOAT") pairs)
-        and a `scalar_index` ((field, index type)). It is left loaded."""
+        properties, plus `extra_fields` (add_field arguments, the type by name) and a
+        `scalar_index` ((field, index type)). It is left loaded."""
         from pymilvus import CollectionSchema, DataType
 
         description = self.describe(source)
         schema = CollectionSchema.construct_from_dict(description)
-        for field, kind in extra_fields:
-            schema.add_field(field, getattr(DataType, kind), nullable=True)
+        for spec in extra_fields:
+            options = {k: v for k, v in spec.items() if k not in ("name", "type")}
+            schema.add_field(spec["name"], getattr(DataType, spec["type"]), **options)
         index_params = self.client.prepare_index_params()
         for index in self.indexes(source):
             index_params.add_index(**index_spec(index))

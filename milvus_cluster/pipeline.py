@@ -16,7 +16,7 @@ from .clustering import SelectionMethod, check_parameters, cluster_graph
 from .collection import CollectionInfo, Milvus
 from .keys import KeyIndex
 from .read import check_complete, collect_vectors
-from .schema import Plan, plan
+from .schema import Plan, Requested, plan
 from .write import LabelColumns, write_in_place
 
 KnnMethod = Literal["auto", "milvus", "local"]
@@ -74,10 +74,15 @@ def label_collection(
     label_field: str = "cluster_id",
     prob_field: str | None = "cluster_prob",
     parameters: Parameters = Parameters(),
+    strategy: Requested = "auto",
+    allow_required: bool = False,
     dry_run: bool = False,
     progress: StageProgress | None = None,
 ) -> LabelResult:
-    """Cluster `collection` with HDBSCAN on its kNN graph and write the labels into it."""
+    """Cluster `collection` with HDBSCAN on its kNN graph and write the labels into it.
+
+    `strategy` and `allow_required` choose how the label field gets in (see
+    schema.py); `dry_run` returns the plan without reading or writing anything."""
     params = parameters.resolved()
     seconds: dict[str, float] = {}
     milvus = Milvus.connect(uri, token, db_name)
@@ -87,7 +92,8 @@ def label_collection(
             info = milvus.inspect(collection, vector_field)
             capabilities = milvus.capabilities()
             fields = milvus.describe(info.name)["fields"]
-            the_plan = plan(info, fields, capabilities, label_field, prob_field)
+            the_plan = plan(info, fields, capabilities, label_field, prob_field, strategy,
+                            allow_required)  # fmt: skip
             check_parameters(info.rows, params.k or 0, params.min_cluster_size,
                              params.min_samples or 0)  # fmt: skip
         if dry_run:
@@ -115,9 +121,13 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress) -> Lab
         if the_plan.strategy == "shadow":
             shadow.migrate(milvus, info, the_plan, columns, capabilities.scalar_index, advance)
         else:
+            if the_plan.strategy == "add-field":
+                for spec in the_plan.field_specs():
+                    milvus.add_field(info.name, spec["name"], spec["type"])
             write_in_place(milvus, info, the_plan, columns, advance)
-            milvus.ensure_scalar_index(info.name, the_plan.label_field,
-                                       capabilities.scalar_index)  # fmt: skip
+            if the_plan.strategy != "dynamic":  # a dynamic key has no index of its own
+                milvus.ensure_scalar_index(info.name, the_plan.label_field,
+                                           capabilities.scalar_index)  # fmt: skip
     return _result(info, the_plan, params, clustering, method, seconds)
 
 
