@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import traceback
+from dataclasses import asdict
 from collections.abc import Callable
 from typing import Any
 
@@ -219,3 +220,43 @@ def demo(uri: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
         return
     click.echo(summary(report.result))
     click.echo(report.describe())
+
+
+@main.command()
+@click.option("-c", "--collection", required=True, help="Collection (or alias) to roll back.")
+@connection_options
+@reported
+def rollback(collection: str, uri: str, token: str, db_name: str, as_json: bool,
+             verbose: bool) -> None:  # fmt: skip
+    """Switch a collection labelled through a copy back to the collection it was copied from."""
+    from .backups import rollback_collection
+
+    done = rollback_collection(collection, uri=uri, token=token, db_name=db_name)
+    if as_json:
+        click.echo(json.dumps(asdict(done)))
+        return
+    click.echo(
+        f"{done.collection!r} is {done.restored!r} again; the labelled copy is kept as "
+        f"{done.set_aside!r} until `milvus-cluster cleanup -c {done.collection} --yes`."
+    )
+
+
+@main.command()
+@click.option("-c", "--collection", required=True, help="Collection (or alias) to tidy up.")
+@click.option("--yes", is_flag=True, help="Drop them; without it, only list them.")
+@connection_options
+@reported
+def cleanup(collection: str, yes: bool, uri: str, token: str, db_name: str, as_json: bool,
+            verbose: bool) -> None:  # fmt: skip
+    """List (and with --yes drop) backups and unfinished copies that labelling left."""
+    from .backups import cleanup_collection
+
+    found = cleanup_collection(collection, uri=uri, token=token, db_name=db_name, drop=yes)
+    if as_json:
+        click.echo(json.dumps({"collections": found, "dropped": yes}))
+        return
+    if not found:
+        click.echo(f"Nothing to clean up for {collection!r}.")
+        return
+    verb = "Dropped" if yes else "Would drop (run again with --yes)"
+    click.echo(f"{verb}: {', '.join(found)}")

@@ -83,12 +83,10 @@ class Milvus:
             _check_lite_path(uri)
         try:
             client = MilvusClient(uri=uri, token=token, db_name=db_name, timeout=timeout)
+            client.list_collections()  # a wrong database only shows at the first call
         except Exception as error:  # pymilvus raises several kinds here
             raise _connect_error(error, uri, db_name) from error
-        milvus = cls(client, uri, db_name)
-        with milvus._errors("list collections"):
-            client.list_collections()
-        return milvus
+        return cls(client, uri, db_name)
 
     def close(self) -> None:
         self.client.close()
@@ -473,10 +471,30 @@ def _connect_error(error: Exception, uri: str, db_name: str) -> MilvusClusterErr
         )
     if is_lite(uri):
         return ConnectionFailed(f"Milvus Lite could not open {uri!r}: {_message(error)}")
+    if _answers(uri):
+        return ConnectionFailed(
+            f"Milvus at {redact(uri)} answers but refused the connection; check --token (or "
+            "MILVUS_TOKEN) and --db-name."
+        )
     return ConnectionFailed(
         f"Cannot reach Milvus at {redact(uri)}; check --uri (or MILVUS_URI) and that the "
         "server is running."
     )
+
+
+def _answers(uri: str) -> bool:
+    """Whether something listens at the URI's host and port. pymilvus reports a refused
+    token exactly as an unreachable server; this tells the two apart."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 19530)
+        with socket.create_connection((parsed.hostname or "localhost", port), timeout=3):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def _held_elsewhere(uri: str) -> bool:

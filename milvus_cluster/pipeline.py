@@ -12,6 +12,7 @@ import numpy as np
 
 from . import knn as knn_stage
 from . import shadow
+from .capabilities import Capabilities
 from .clustering import SelectionMethod, check_parameters, cluster_graph
 from .collection import CollectionInfo, Milvus
 from .keys import KeyIndex
@@ -50,6 +51,7 @@ class LabelResult:
     parameters: Parameters
     knn: str  # how the graph was built: "milvus" or "local"
     pieces: int  # pieces of the kNN graph that had to be joined
+    capabilities: Capabilities | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     dry_run: bool = False
 
@@ -97,7 +99,7 @@ def label_collection(
             check_parameters(info.rows, params.k or 0, params.min_cluster_size,
                              params.min_samples or 0)  # fmt: skip
         if dry_run:
-            return _result(info, the_plan, params, None, "none", seconds, dry_run=True)
+            return _result(info, the_plan, params, None, "none", seconds, capabilities, True)
         with milvus.loaded_for_run(collection):
             return _run(milvus, info, the_plan, capabilities, params, seconds, progress)
     finally:
@@ -128,7 +130,7 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress) -> Lab
             if the_plan.strategy != "dynamic":  # a dynamic key has no index of its own
                 milvus.ensure_scalar_index(info.name, the_plan.label_field,
                                            capabilities.scalar_index)  # fmt: skip
-    return _result(info, the_plan, params, clustering, method, seconds)
+    return _result(info, the_plan, params, clustering, method, seconds, capabilities)
 
 
 def read_vectors(milvus: Milvus, info: CollectionInfo, advance: Callable[[int], None]):
@@ -179,7 +181,9 @@ def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
         seconds[stage] = round(time.perf_counter() - start, 3)
 
 
-def _result(info, the_plan, params, clustering, method, seconds, dry_run=False) -> LabelResult:
+def _result(
+    info, the_plan, params, clustering, method, seconds, capabilities, dry_run=False
+) -> LabelResult:
     sizes = clustering.sizes.tolist() if clustering is not None else []
     return LabelResult(
         collection=info.name
@@ -194,6 +198,7 @@ def _result(info, the_plan, params, clustering, method, seconds, dry_run=False) 
         parameters=params,
         knn=method,
         pieces=clustering.pieces if clustering is not None else 0,
+        capabilities=capabilities,
         seconds=seconds,
         dry_run=dry_run,
     )

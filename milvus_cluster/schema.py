@@ -33,6 +33,7 @@ Requested = Literal["auto", "add-field", "dynamic", "shadow"]
 Declared = Literal["nullable", "default", "required"]
 SHADOW_OF = "milvus_cluster.shadow_of"  # property that marks a copy as ours
 BACKUP_OF = "milvus_cluster.backup_of"  # property that marks a backup as ours
+COPIED_FROM = "milvus_cluster.copied_from"  # on a labelled copy: the backup it came from
 LABEL_TYPES = {"label": "INT64", "probability": "FLOAT"}
 # Where fields cannot be null, rows not labelled yet carry these defaults.
 UNLABELLED = -2

@@ -16,7 +16,7 @@ from .errors import MigrationError, WriteError
 from .faults import checkpoint
 from .fields import key_filter
 from .keys import as_key_array, same_key_set
-from .schema import BACKUP_OF, SHADOW_OF, Plan, backup_name, shadow_name
+from .schema import BACKUP_OF, COPIED_FROM, SHADOW_OF, Plan, backup_name, shadow_name
 from .verify import Fingerprinter
 from .write import LabelColumns, with_labels
 
@@ -34,7 +34,7 @@ def migrate(
     """Carry out a shadow plan; returns the rows in the labelled collection."""
     assert plan.shadow and plan.backup
     clear_leftovers(milvus, plan)
-    properties = {SHADOW_OF: info.name}
+    properties = {SHADOW_OF: info.name, COPIED_FROM: plan.backup}
     if info.auto_id:  # keep auto_id for the application, yet insert the keys we have
         properties["allow_insert_auto_id"] = "true"
     milvus.create_like(info.name, plan.shadow, plan.field_specs(), properties,
@@ -175,4 +175,8 @@ def finish_switch(milvus: Milvus, name: str) -> None:
 
 
 def _marked(milvus: Milvus, name: str, key: str, value: str) -> bool:
-    return milvus.describe(name).get("properties", {}).get(key) == value
+    return property_of(milvus, name, key) == value
+
+
+def property_of(milvus: Milvus, name: str, key: str) -> str | None:
+    return (milvus.describe(name).get("properties") or {}).get(key)
