@@ -10,8 +10,8 @@ import json
 import logging
 import sys
 import traceback
-from dataclasses import asdict
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import click

@@ -75,9 +75,9 @@ import urllib.error
 import urllib.request
 import uuid
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterator
 
 __all__ = [
     "MilvusServer",
@@ -347,9 +347,7 @@ def _render_config(data_dir: Path, ports: dict[str, int], auth: bool = False) ->
 # --------------------------------------------------------------------------- #
 def _health_ok(metrics_port: int) -> bool:
     try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{metrics_port}/healthz", timeout=2
-        ) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/healthz", timeout=2) as resp:
             return b"OK" in resp.read()
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -358,7 +356,9 @@ def _health_ok(metrics_port: int) -> bool:
 @contextlib.contextmanager
 def _quiet_pymilvus() -> Iterator[None]:
     """Drop pymilvus' "RPC error" log records (with tracebacks) while probing readiness."""
-    loggers = [logging.getLogger(n) for n in ("pymilvus.decorators", "pymilvus.client.connection_manager")]
+    loggers = [
+        logging.getLogger(n) for n in ("pymilvus.decorators", "pymilvus.client.connection_manager")
+    ]
     drop_all = logging.Filter("\0none")  # matches no logger name -> rejects every record
     for lg in loggers:
         lg.addFilter(drop_all)
@@ -425,7 +425,12 @@ def _tail(path: Path, lines: int = 25, max_errors: int = 8) -> str:
         if "[ERROR]" in ln or "[FATAL]" in ln or ln.startswith(("panic:", "fatal error:"))
     ][:max_errors]
     tail = [ln[:600] for ln in section[-lines:]]
-    return "first errors:\n" + "\n".join(errors or ["<none>"]) + "\n--- last lines:\n" + "\n".join(tail)
+    return (
+        "first errors:\n"
+        + "\n".join(errors or ["<none>"])
+        + "\n--- last lines:\n"
+        + "\n".join(tail)
+    )
 
 
 def _wait_exit_noreap(pid: int, timeout: float) -> bool:
@@ -515,12 +520,16 @@ class MilvusServer:
         # behind; both are this process's own files.
         leftovers = [Path(f"/tmp/milvus/server_id_{proc.pid}")]
         if self.alias:
-            leftovers += [Path(d) / f"standalone-{self.alias}.pid" for d in ("/run/milvus", "/tmp/milvus")]
+            leftovers += [
+                Path(d) / f"standalone-{self.alias}.pid" for d in ("/run/milvus", "/tmp/milvus")
+            ]
         for leftover in leftovers:
             with contextlib.suppress(OSError):
                 leftover.unlink()
         with open(self.log_path, "a") as log:
-            log.write(f"\n==== milvus_server.py: stopped pid {proc.pid}, exit code {proc.returncode}\n")
+            log.write(
+                f"\n==== milvus_server.py: stopped pid {proc.pid}, exit code {proc.returncode}\n"
+            )
         return proc.returncode
 
     def kill(self) -> int | None:
@@ -567,7 +576,9 @@ def _spawn(
         MILVUSCONF=str(conf_dir),
         LD_LIBRARY_PATH=":".join(p for p in (str(bin_dir), env.get("LD_LIBRARY_PATH", "")) if p),
     )
-    alias = f"{ports['proxy_port']}-{uuid.uuid4().hex[:8]}"  # own /run/milvus/standalone-<alias>.pid
+    alias = (
+        f"{ports['proxy_port']}-{uuid.uuid4().hex[:8]}"  # own /run/milvus/standalone-<alias>.pid
+    )
     with open(log_path, "ab") as log:
         log.write(f"\n==== milvus_server.py: starting, ports {ports}\n".encode())
         log.flush()
@@ -697,7 +708,9 @@ def start_milvus_server(
 
 
 @contextlib.contextmanager
-def milvus_server(data_dir: Path, timeout: float = 180.0, **kwargs: object) -> Iterator[MilvusServer]:
+def milvus_server(
+    data_dir: Path, timeout: float = 180.0, **kwargs: object
+) -> Iterator[MilvusServer]:
     """Context manager: ``with milvus_server(tmp) as srv: ...`` stops it at exit."""
     server = start_milvus_server(data_dir, timeout, **kwargs)  # type: ignore[arg-type]
     try:

@@ -8,8 +8,8 @@ from pymilvus import DataType
 
 from milvus_cluster.capabilities import capabilities_of
 from milvus_cluster.collection import CollectionInfo
-from milvus_cluster.fields import choose_vector_field, index_spec, key_filter, quoted
 from milvus_cluster.errors import CollectionError, MigrationError
+from milvus_cluster.fields import choose_vector_field, index_spec, key_filter, quoted
 from milvus_cluster.keys import KeyIndex
 from milvus_cluster.read import check_complete, collect_vectors
 from milvus_cluster.schema import plan
