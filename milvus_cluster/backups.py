@@ -62,7 +62,7 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
         milvus.set_properties(labelled, {SHADOW_OF: name})
         milvus.rename(labelled, aside)
         milvus.rename(backup, name)
-        milvus.drop_properties(name, [BACKUP_OF])
+        milvus.clear_properties(name, [BACKUP_OF])
         milvus.load(name)
         restored = name
     else:  # clients came through aliases: point them back
@@ -72,7 +72,7 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
             milvus.load(backup)
     for alias in aliases:
         milvus.point_alias(alias, restored)
-    milvus.drop_properties(aside, [COPIED_FROM])
+    milvus.clear_properties(aside, [COPIED_FROM])
     return Rollback(name, restored, aside)
 
 
@@ -102,5 +102,5 @@ def cleanup(milvus: Milvus, name: str, drop: bool) -> list[str]:
         if milvus.has(name):
             live = milvus.describe(name)["collection_name"]
             if property_of(milvus, live, COPIED_FROM) in found:
-                milvus.drop_properties(live, [COPIED_FROM])
+                milvus.clear_properties(live, [COPIED_FROM])
     return found

@@ -400,9 +400,9 @@ class Milvus:
         with self._errors(f"point alias {alias!r} at the collection", target):
             self.client.alter_alias(target, alias)
 
-    def drop_properties(self, name: str, keys: Sequence[str]) -> None:
-        with self._errors("update the collection's properties", name):
-            self.client.drop_collection_properties(name, property_keys=list(keys))
+    def clear_properties(self, name: str, keys: Sequence[str]) -> None:
+        """Empty our marker properties (Milvus 2.3 cannot drop a property; "" reads as unset)."""
+        self.set_properties(name, {key: "" for key in keys})
 
     def set_properties(self, name: str, properties: dict[str, str]) -> None:
         with self._errors("update the collection's properties", name):

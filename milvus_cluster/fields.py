@@ -79,17 +79,19 @@ _INDEX_STATUS = ("total_rows", "indexed_rows", "pending_index_rows", "state")
 
 
 def index_spec(index: dict[str, Any]) -> dict[str, Any]:
-    """add_index arguments that rebuild an index as describe_index reports it. The build
-    parameters go nested: Milvus Lite drops them when pymilvus flattens them."""
+    """add_index arguments that rebuild an index as describe_index reports it: its build
+    parameters as they came, nested under "params" (Milvus Lite, which drops them when
+    pymilvus sends them flat) or flat (servers, which want them so)."""
     spec = {k: v for k, v in index.items() if k not in _INDEX_STATUS}
     field, kind = spec.pop("field_name"), spec.pop("index_type", "")
     name, metric = spec.pop("index_name", field), spec.pop("metric_type", None)
-    build = {**(spec.pop("params", None) or {}), **spec}
     arguments = {"field_name": field, "index_type": kind, "index_name": name}
     if metric not in (None, "", "NONE"):
         arguments["metric_type"] = metric
-    if build:
-        arguments["params"] = {"params": build}
+    if isinstance(spec.get("params"), dict):
+        arguments["params"] = {"params": spec.pop("params") | spec}
+    elif spec:
+        arguments["params"] = spec
     return arguments
 
 

@@ -145,7 +145,7 @@ def switch(milvus: Milvus, info: CollectionInfo, plan: Plan) -> None:
         target = plan.shadow
     for alias in plan.aliases:  # ...until they are pointed at the labelled collection
         milvus.point_alias(alias, target)
-    milvus.drop_properties(target, [SHADOW_OF])
+    milvus.clear_properties(target, [SHADOW_OF])
 
 
 def finish_switch(milvus: Milvus, name: str) -> None:
@@ -165,13 +165,13 @@ def finish_switch(milvus: Milvus, name: str) -> None:
         return
     target = milvus.describe(name)["collection_name"]
     source = milvus.describe(target).get("properties", {}).get(SHADOW_OF)
-    if source is None:
+    if not source:
         return
     old = backup if milvus.has(backup) and _marked(milvus, backup, BACKUP_OF, source) else source
     if milvus.has(old):
         for alias in milvus.aliases(old):
             milvus.point_alias(alias, target)
-    milvus.drop_properties(target, [SHADOW_OF])
+    milvus.clear_properties(target, [SHADOW_OF])
 
 
 def _marked(milvus: Milvus, name: str, key: str, value: str) -> bool:

@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -220,46 +221,64 @@ def worker_label(job: Json) -> Json:
 
     marks: dict[str, float] = {}
 
+    cpu: dict[str, float] = {}
+
     def progress(stage: str, total: int) -> Callable[[int], None]:
         marks[stage] = time.perf_counter()
+        cpu[stage] = _cpu()
         return lambda rows: None
 
-    profiler = _profiler(job)
-    with RssSampler() as sampler:
-        start = time.perf_counter()
+    stacks = StackSampler() if job.get("profile") else None
+    with RssSampler() as sampler, stacks or _nothing():
+        start, cpu["start"] = time.perf_counter(), _cpu()
         result = label_collection(
             COLLECTION,
             uri=job["uri"],
             parameters=Parameters(min_cluster_size=MIN_CLUSTER_SIZE),
             progress=progress,
         )
-        end = time.perf_counter()
-    if profiler:
-        profiler.disable()
+        end, cpu["end"] = time.perf_counter(), _cpu()
     peak = proc_status("VmHWM")
+    windows = stage_windows(result.seconds, marks, start, end)
     record = result.as_dict()
     record.pop("sizes")
     record |= {
         "total": round(end - start, 3),
+        "cpu_seconds": round(sum(os.times()[:2]), 1),
+        "stage_cpu_s": cpu_spans(cpu),
         "peak_rss": peak,
-        "stage_peak_rss": stage_peaks(sampler, result.seconds, marks, start, end),
+        "stage_peak_rss": {stage: sampler.peak(*span) for stage, span in windows.items()},
     }
     record["other_seconds"] = round(record["total"] - sum(result.seconds.values()), 3)
+    if stacks:
+        record["profile"] = stacks.summary(windows)
     record["check"] = read_back(job)
-    if profiler:
-        record["profile"] = _profile_top(profiler, Path(job["workdir"]) / f"label_{job['n']}.prof")
     return record
 
 
-def stage_peaks(
-    sampler: RssSampler,
-    seconds: dict[str, float],
-    marks: dict[str, float],
-    start: float,
-    end: float,
-) -> dict[str, int]:
-    """Peak RSS within each stage; stage starts from the progress marks (read, knn, write)
-    and the stage durations (inspect begins the run, cluster follows knn)."""
+def _cpu() -> float:
+    """CPU seconds of this process so far, all threads (Milvus Lite's included)."""
+    return sum(os.times()[:2])
+
+
+def cpu_spans(cpu: dict[str, float]) -> dict[str, float]:
+    """CPU seconds between the marks: inspect+load, read, knn+cluster, write."""
+    order = [key for key in ("start", "read", "knn", "write", "end") if key in cpu]
+    names = {"start": "inspect+load", "read": "read", "knn": "knn+cluster", "write": "write"}
+    return {names[a]: round(cpu[b] - cpu[a], 1) for a, b in zip(order, order[1:])}
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def stage_windows(
+    seconds: dict[str, float], marks: dict[str, float], start: float, end: float
+) -> dict[str, tuple[float, float]]:
+    """When each stage ran: starts from the progress marks (read, knn, write) and the stage
+    durations (inspect begins the run, cluster follows knn; load lies between inspect and
+    read: loading the collection, which no stage times)."""
     windows = {"inspect": (start, start + seconds.get("inspect", 0))}
     for stage in ("read", "knn", "write"):
         if stage in marks:
@@ -269,7 +288,7 @@ def stage_peaks(
         windows["cluster"] = (after_knn, marks.get("write", end))
     if "read" in marks:
         windows["load"] = (windows["inspect"][1], marks["read"])
-    return {stage: sampler.peak(a, b) for stage, (a, b) in windows.items()}
+    return windows
 
 
 def read_back(job: Json) -> Json:
@@ -299,24 +318,90 @@ def read_back(job: Json) -> Json:
     }
 
 
-def _profiler(job: Json):
-    if not job.get("profile"):
-        return None
-    import cProfile
+# Innermost frames of a thread that waits (for a lock, a queue, the network, the server).
+IDLE_FRAMES = {
+    "wait",
+    "select",
+    "poll",
+    "_serve",
+    "_blocking",
+    "get",
+    "_wait_for_tstate_lock",
+    "_worker",
+    "accept",
+    "sleep",
+    "_run",
+    "_poll_connectivity",
+    "channel_spin",
+}
 
-    profiler = cProfile.Profile()
-    profiler.enable()
-    return profiler
+
+# Frames on every stack (thread start-up, this script): left out of the cumulative counts.
+GENERIC_FRAMES = ("/", "scripts/", "milvus_cluster/pipeline.py:label_collection", "grpc/")
 
 
-def _profile_top(profiler, path: Path, top: int = 30) -> list[str]:
-    import io
-    import pstats
+class StackSampler:
+    """Samples the stacks of all threads every 20 ms (Milvus Lite answers in its own gRPC
+    threads, where cProfile on the caller sees only waiting), to say which functions the
+    busy threads were in during each stage."""
 
-    profiler.dump_stats(str(path))
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(top)
-    return [line for line in text.getvalue().splitlines() if line.strip()][-top - 1 :]
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, bool, tuple[str, ...]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> StackSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        main, me = threading.main_thread().ident, threading.get_ident()
+        while not self._stop.wait(self.interval):
+            now = time.perf_counter()
+            for ident, frame in sys._current_frames().items():
+                if ident != me and frame.f_code.co_name not in IDLE_FRAMES:
+                    self.samples.append((now, ident == main, _stack(frame)))
+
+    def summary(self, windows: dict[str, tuple[float, float]], top: int = 12) -> Json:
+        """Per stage: busy seconds of the caller's thread and of the others, and the
+        functions most often on a busy stack (cumulative) or at its top (self)."""
+        result = {}
+        for stage, (a, b) in windows.items():
+            inside = [(is_main, stack) for t, is_main, stack in self.samples if a <= t <= b]
+            cumulative: dict[str, int] = {}
+            innermost: dict[str, int] = {}
+            for _, stack in inside:
+                innermost[stack[0]] = innermost.get(stack[0], 0) + 1
+                for name in set(stack):
+                    if not name.startswith(GENERIC_FRAMES):
+                        cumulative[name] = cumulative.get(name, 0) + 1
+            result[stage] = {
+                "seconds": round(b - a, 2),
+                "busy_main_s": round(self.interval * sum(m for m, _ in inside), 1),
+                "busy_other_threads_s": round(self.interval * sum(not m for m, _ in inside), 1),
+                "cumulative_s": self._top(cumulative, top),
+                "self_s": self._top(innermost, top),
+            }
+        return result
+
+    def _top(self, counts: dict[str, int], top: int) -> dict[str, float]:
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:top]
+        return {name: round(count * self.interval, 1) for name, count in ranked}
+
+
+def _stack(frame) -> tuple[str, ...]:
+    names = []
+    while frame is not None:
+        path = frame.f_code.co_filename
+        short = path.split("site-packages/")[-1].split("/work/main/")[-1]
+        names.append(f"{short}:{frame.f_code.co_name}")
+        frame = frame.f_back
+    return tuple(names)
 
 
 def worker_baseline(job: Json) -> Json:
@@ -532,6 +617,7 @@ def child(kind: str, job: Json, workdir: Path, env: dict[str, str] | None = None
     job_path.write_text(json.dumps(job))
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, str(job_path)]
     start = time.perf_counter()
+    busy_before, children_before = _busy_seconds(), _children_cpu()
     try:
         done = subprocess.run(
             command,
@@ -543,9 +629,29 @@ def child(kind: str, job: Json, workdir: Path, env: dict[str, str] | None = None
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {CHILD_TIMEOUT} s"}
     wall = round(time.perf_counter() - start, 3)
+    own = _children_cpu() - children_before
+    foreign = max(0.0, _busy_seconds() - busy_before - own)
+    shared = {
+        "process_wall": wall,
+        "process_cpu_s": round(own, 1),
+        "foreign_cpu_s": round(foreign, 1),
+        "foreign_cpu_share": round(foreign / (wall * (os.cpu_count() or 1)), 3),
+    }
     if done.returncode != 0:
-        return {"error": f"exit {done.returncode}", "stderr": done.stderr[-3000:], "wall": wall}
-    return json.loads(Path(job["result"]).read_text()) | {"process_wall": wall}
+        return {"error": f"exit {done.returncode}", "stderr": done.stderr[-3000:], **shared}
+    return json.loads(Path(job["result"]).read_text()) | shared
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (not idle, not waiting for I/O)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def log(message: str) -> None:
@@ -682,6 +788,8 @@ def ours_table(results: list[Json]) -> str:
         "noise %",
         "ARI all",
         "ARI clustered",
+        "CPU s",
+        "other procs' CPU %",
         "target",
     ]
     rows = []
@@ -690,7 +798,7 @@ def ours_table(results: list[Json]) -> str:
         label = ours.get("label", {"error": "no label run"})
         prepare = secs(ours["prepare"].get("total"))
         if "error" in label:
-            rows.append([f"{record['n']:,}", prepare, *["-"] * 12, label["error"]])
+            rows.append([f"{record['n']:,}", prepare, *["-"] * 14, label["error"]])
             continue
         stage = label["seconds"]
         check = label["check"]
@@ -706,10 +814,16 @@ def ours_table(results: list[Json]) -> str:
                 f"{100 * check['noise_share']:.1f}",
                 f"{check['ari_all']:.3f}",
                 _maybe(check["ari_clustered"]),
+                secs(label.get("cpu_seconds")),
+                _percent(label.get("foreign_cpu_share")),
                 _target_text(ours.get("target")),
             ]
         )
     return table(header, rows)
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f}"
 
 
 def _maybe(value: float | None) -> str:
@@ -749,6 +863,7 @@ def baseline_table(results: list[Json]) -> str:
         "clusters",
         "noise %",
         "ARI all",
+        "other procs' CPU %",
         "note",
     ]
     rows = []
@@ -758,7 +873,7 @@ def baseline_table(results: list[Json]) -> str:
         n = f"{record['n']:,}"
         if not run or "error" in run:
             note = base.get("skipped") or (run or base.get("prepare", {})).get("error", "?")
-            rows.append([n, base["search"], *["-"] * 11, note])
+            rows.append([n, base["search"], *["-"] * 12, note])
             continue
         stage = run["seconds"]
         read = stage.get("read+search", stage.get("read"))
@@ -783,6 +898,7 @@ def baseline_table(results: list[Json]) -> str:
                 str(run["clusters"]),
                 f"{100 * run['noise_share']:.1f}",
                 f"{run['ari_all']:.3f}",
+                _percent(run.get("foreign_cpu_share")),
                 note,
             ]
         )
@@ -795,6 +911,7 @@ def compare_table(results: list[Json]) -> str:
         "kNN graph s",
         "ours 1st",
         "ours 2nd",
+        "fast_hdbscan import (cold)",
         "fast_hdbscan 1st (cold JIT)",
         "fast 2nd",
         "fast 1st (warm cache)",
@@ -818,6 +935,7 @@ def compare_table(results: list[Json]) -> str:
                 secs(compare["knn"]["seconds"]),
                 secs(ours["first"]),
                 secs(ours["second"]),
+                secs(cold["import"]),
                 secs(cold["first"]),
                 secs(cold["second"]),
                 secs(warm["first"]),
@@ -907,7 +1025,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="run label_collection under cProfile (slower; top functions in the JSON)",
+        help="sample all threads' stacks during label_collection (top functions in the JSON)",
     )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "JOB"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)

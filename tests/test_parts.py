@@ -96,12 +96,14 @@ def test_capabilities_by_version():
 
 
 def test_index_rebuilt_from_its_description():
-    spec = index_spec({"field_name": "v", "index_name": "v_idx", "index_type": "HNSW",
-                        "metric_type": "COSINE", "M": "16", "efConstruction": "200",
-                        "total_rows": 5, "state": "Finished"})  # fmt: skip
-    assert spec == {"field_name": "v", "index_type": "HNSW", "index_name": "v_idx",
-                    "metric_type": "COSINE", "params": {"params": {"M": "16",
-                    "efConstruction": "200"}}}  # fmt: skip
+    server = index_spec({"field_name": "v", "index_name": "v_idx", "index_type": "HNSW",
+                          "metric_type": "COSINE", "M": "16", "efConstruction": "200",
+                          "total_rows": 5, "state": "Finished"})  # fmt: skip
+    assert server["params"] == {"M": "16", "efConstruction": "200"}
+    assert server["index_name"] == "v_idx" and server["metric_type"] == "COSINE"
+    lite = index_spec({"field_name": "v", "index_type": "HNSW", "metric_type": "L2",
+                       "params": {"M": 8}})  # fmt: skip
+    assert lite["params"] == {"params": {"M": 8}}
     assert "metric_type" not in index_spec({"field_name": "t", "index_type": "INVERTED",
                                              "metric_type": "NONE"})  # fmt: skip
 
