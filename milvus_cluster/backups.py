@@ -82,7 +82,7 @@ def leftovers(milvus: Milvus, name: str) -> list[str]:
     finish_switch(milvus, name)
     found = []
     live = milvus.describe(name)["collection_name"] if milvus.has(name) else name
-    for candidate in (shadow_name(live), shadow_name(name)):
+    for candidate in dict.fromkeys((shadow_name(live), shadow_name(name))):
         ours = milvus.has(candidate) and property_of(milvus, candidate, SHADOW_OF)
         if ours and candidate != live:
             found.append(candidate)

@@ -120,46 +120,72 @@ def clustering_options(command: Callable) -> Callable:
     return command
 
 
-@main.command()
-@click.option("-c", "--collection", required=True, help="Collection (or alias) to label.")
-@click.option("--vector-field", default=None, help="Vector field to cluster, if several.")
-@click.option(
-    "--label-field",
-    default="cluster_id",
-    show_default=True,
-    help="INT64 field that receives the cluster id (-1 = noise).",
-)
-@click.option(
-    "--prob-field",
-    default="cluster_prob",
-    show_default=True,
-    help="FLOAT field for the membership probability; '' for none.",
-)
-@clustering_options
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-@connection_options
-@reported
-def label(collection: str, vector_field: str | None, label_field: str, prob_field: str,
-          min_cluster_size: int, min_samples: int | None, k: int | None, knn: str,
-          cluster_selection: str, dry_run: bool, uri: str, token: str, db_name: str,
-          as_json: bool, verbose: bool) -> None:  # fmt: skip
-    """Cluster a collection and write cluster_id (and cluster_prob) on every row."""
+def target_options(command: Callable) -> Callable:
+    """The collection and how its label fields get in."""
+    strategies = click.Choice(["auto", "add-field", "dynamic", "shadow"])
+    options = [
+        click.option("-c", "--collection", required=True, help="Collection (or alias) to label."),
+        click.option("--vector-field", default=None, help="Vector field to cluster, if several."),
+        click.option("--label-field", default="cluster_id", show_default=True,
+                     help="INT64 field that receives the cluster id (-1 = noise)."),
+        click.option("--prob-field", default="cluster_prob", show_default=True,
+                     help="FLOAT field for the membership probability; '' for none."),
+        click.option("--strategy", type=strategies, default="auto", show_default=True,
+                     help="How the label field gets into the collection (see `plan`)."),
+        click.option("--allow-required-label", "allow_required", is_flag=True,
+                     help="On servers with neither nullable fields nor default values, add "
+                          "the label field anyway (inserts that omit it will then fail)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
+    """label_collection from the parsed options, with progress bars unless --json."""
+    min_samples, k = options.pop("min_samples"), options.pop("k")
     if min_samples and k and min_samples > k:
         raise click.UsageError(
             f"--min-samples ({min_samples}) cannot exceed --k ({k}); raise --k to at least "
             f"{2 * min_samples}."
         )
-    bars = Bars(enabled=not as_json)
+    parameters = Parameters(options.pop("min_cluster_size"), min_samples, k,
+                            options.pop("cluster_selection"), options.pop("knn"))  # fmt: skip
+    options.pop("verbose", None)
+    options["prob_field"] = options["prob_field"] or None
+    bars = Bars(enabled=not as_json and not dry_run)
     try:
-        result = label_collection(
-            collection, uri=uri, token=token, db_name=db_name, vector_field=vector_field,
-            label_field=label_field, prob_field=prob_field or None,
-            parameters=Parameters(min_cluster_size, min_samples, k, cluster_selection, knn),
-            dry_run=dry_run, progress=bars,
-        )  # fmt: skip
+        return label_collection(options.pop("collection"), parameters=parameters,
+                                dry_run=dry_run, progress=bars, **options)  # fmt: skip
     finally:
         bars.close()
-    print_result(result, as_json)
+
+
+@main.command()
+@target_options
+@clustering_options
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@connection_options
+@reported
+def label(as_json: bool, dry_run: bool, **options: Any) -> None:
+    """Cluster a collection and write cluster_id (and cluster_prob) on every row."""
+    print_result(run_label(as_json, dry_run, **options), as_json)
+
+
+@main.command()
+@target_options
+@clustering_options
+@connection_options
+@reported
+def plan(as_json: bool, **options: Any) -> None:
+    """Say what `label` would do on this server, and why; change nothing."""
+    result = run_label(as_json, True, **options)
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    if result.capabilities:
+        click.echo("\n".join(result.capabilities.describe()))
+    click.echo(result.plan.describe())
 
 
 def print_result(result: LabelResult, as_json: bool) -> None:
