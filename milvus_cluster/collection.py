@@ -276,12 +276,32 @@ class Milvus:
 
     def manual_partitions(self, name: str) -> list[str | None]:
         """The partitions rows must be read and written by: [None] when there is only
-        _default or a partition key routes the rows, else every partition."""
+        _default or a partition key routes the rows, else every partition, _default last."""
         fields = self.describe(name)["fields"]
         partitions = self.partitions(name)
         if any(f.get("is_partition_key") for f in fields) or partitions == ["_default"]:
             return [None]
-        return list(partitions)
+        return sorted(partitions, key=lambda p: p == "_default")
+
+    def iterate_by_partition(
+        self,
+        name: str,
+        pk: str,
+        fields: Sequence[str],
+        filter: str = "",
+        batch_size: int = READ_BATCH,
+    ) -> Iterator[tuple[str | None, list[dict[str, Any]]]]:
+        """(partition, rows) for every row once, with the partition it lives in (None when
+        partitions do not matter). Milvus Lite 3.2.2 returns every row when asked for
+        _default alone, so _default comes last and rows seen before are skipped."""
+        seen: set[Any] = set()
+        for partition in self.manual_partitions(name):
+            for batch in self.iterate(name, fields, filter, batch_size, partition):
+                rows = [row for row in batch if row[pk] not in seen]
+                if partition is not None:
+                    seen.update(row[pk] for row in rows)
+                if rows:
+                    yield partition, rows
 
     def flush(self, name: str) -> None:
         with self._errors("flush", name):

@@ -15,6 +15,7 @@ from . import shadow
 from .capabilities import Capabilities
 from .clustering import SelectionMethod, check_parameters, cluster_graph
 from .collection import CollectionInfo, Milvus
+from .faults import checkpoint
 from .keys import KeyIndex
 from .read import check_complete, collect_vectors
 from .schema import Plan, Requested, plan
@@ -127,6 +128,7 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress) -> Lab
                 for spec in the_plan.field_specs():
                     milvus.add_field(info.name, spec["name"], spec["type"])
             write_in_place(milvus, info, the_plan, columns, advance)
+            checkpoint("written")
             if the_plan.strategy != "dynamic":  # a dynamic key has no index of its own
                 milvus.ensure_scalar_index(info.name, the_plan.label_field,
                                            capabilities.scalar_index)  # fmt: skip

@@ -44,6 +44,7 @@ def migrate(
     checkpoint("copied")
     copy.catch_up()
     copy.verify()
+    checkpoint("verified")
     switch(milvus, info, plan)
     return copy.fingerprint.rows
 
@@ -84,16 +85,16 @@ class Copy:
 
     def rows(self, filter: str = "", progress: Progress | None = None) -> None:
         """Copy the rows that match `filter`, partition by partition, with their labels."""
-        for partition in self.milvus.manual_partitions(self.info.name):
-            for batch in self.milvus.iterate(self.info.name, ["*"], filter, partition=partition):
-                rows = [{k: v for k, v in row.items() if k not in self.computed} for row in batch]
-                hashes = self.fingerprint.add(rows)
-                self.hashes.update(zip((row[self.info.pk] for row in rows), hashes))
-                labelled = with_labels(rows, self.info.pk, self.columns, self.plan)
-                self.milvus.insert(self.target, labelled, partition)
-                checkpoint("copy-batch")
-                if progress:
-                    progress(len(rows))
+        batches = self.milvus.iterate_by_partition(self.info.name, self.info.pk, ["*"], filter)
+        for partition, batch in batches:
+            rows = [{k: v for k, v in row.items() if k not in self.computed} for row in batch]
+            hashes = self.fingerprint.add(rows)
+            self.hashes.update(zip((row[self.info.pk] for row in rows), hashes))
+            labelled = with_labels(rows, self.info.pk, self.columns, self.plan)
+            self.milvus.insert(self.target, labelled, partition)
+            checkpoint("copy-batch")
+            if progress:
+                progress(len(rows))
         self.milvus.flush(self.target)
 
     def catch_up(self, rounds: int = 5) -> None:
@@ -134,6 +135,7 @@ class Copy:
 def switch(milvus: Milvus, info: CollectionInfo, plan: Plan) -> None:
     """Put the copy where clients look: swap names, then move every alias."""
     assert plan.shadow and plan.backup
+    checkpoint("switch-start")
     if plan.swap_names:
         milvus.set_properties(info.name, {BACKUP_OF: info.name})
         milvus.rename(info.name, plan.backup)  # aliases follow the backup...
@@ -143,6 +145,7 @@ def switch(milvus: Milvus, info: CollectionInfo, plan: Plan) -> None:
         milvus.load(target)  # a renamed collection comes back released
     else:
         target = plan.shadow
+    checkpoint("switched")
     for alias in plan.aliases:  # ...until they are pointed at the labelled collection
         milvus.point_alias(alias, target)
     milvus.clear_properties(target, [SHADOW_OF])

@@ -91,15 +91,12 @@ def _partial_upserts(milvus, info, plan, columns, progress) -> int:
 
 
 def _keys_by_partition(milvus, info, columns) -> list[tuple[str | None, list]]:
-    partitions = milvus.manual_partitions(info.name)
-    if partitions == [None]:
+    if milvus.manual_partitions(info.name) == [None]:
         return [(None, columns.keys.pks.tolist())]
-    return [
-        (partition, [row[info.pk] for batch in milvus.iterate(info.name, [info.pk],
-                                                              partition=partition)
-                     for row in batch])
-        for partition in partitions
-    ]  # fmt: skip
+    groups: dict[str | None, list] = {}
+    for partition, batch in milvus.iterate_by_partition(info.name, info.pk, [info.pk]):
+        groups.setdefault(partition, []).extend(row[info.pk] for row in batch)
+    return list(groups.items())
 
 
 def _upsert_existing(milvus: Milvus, info: CollectionInfo, rows: list[dict], partition) -> None:
@@ -125,15 +122,15 @@ def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
     """Servers without partial upsert: read each row whole and upsert it with its label."""
     skip = milvus.function_outputs(info.name)
     written = 0
-    for partition in milvus.manual_partitions(info.name):
-        for batch in milvus.iterate(info.name, ["*"], batch_size=WRITE_BATCH, partition=partition):
-            rows = [{k: v for k, v in row.items() if k not in skip} for row in batch]
-            labelled = with_labels(rows, info.pk, columns, plan)
-            milvus.upsert(info.name, labelled, partial=False, partition=partition)
-            checkpoint("write-batch")
-            written += len(rows)
-            if progress:
-                progress(len(rows))
+    batches = milvus.iterate_by_partition(info.name, info.pk, ["*"], batch_size=WRITE_BATCH)
+    for partition, batch in batches:
+        rows = [{k: v for k, v in row.items() if k not in skip} for row in batch]
+        labelled = with_labels(rows, info.pk, columns, plan)
+        milvus.upsert(info.name, labelled, partial=False, partition=partition)
+        checkpoint("write-batch")
+        written += len(rows)
+        if progress:
+            progress(len(rows))
     return written
 
 

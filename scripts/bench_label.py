@@ -205,6 +205,7 @@ def worker_prepare(job: Json) -> Json:
         client.flush(COLLECTION)
     count = client.query(COLLECTION, filter="", output_fields=["count(*)"])[0]["count(*)"]
     client.close()
+    seconds["close"] = close_lite(job["uri"])["close_seconds"]  # background index builds
     return {
         "seconds": seconds,
         "total": round(sum(seconds.values()), 3),
@@ -239,6 +240,7 @@ def worker_label(job: Json) -> Json:
         )
         end, cpu["end"] = time.perf_counter(), _cpu()
     peak = proc_status("VmHWM")
+    closed = close_lite(job["uri"])
     windows = stage_windows(result.seconds, marks, start, end)
     record = result.as_dict()
     record.pop("sizes")
@@ -250,10 +252,25 @@ def worker_label(job: Json) -> Json:
         "stage_peak_rss": {stage: sampler.peak(*span) for stage, span in windows.items()},
     }
     record["other_seconds"] = round(record["total"] - sum(result.seconds.values()), 3)
+    record |= closed | {"total_with_close": round(record["total"] + closed["close_seconds"], 3)}
     if stacks:
         record["profile"] = stacks.summary(windows)
     record["check"] = read_back(job)
     return record
+
+
+def close_lite(uri: str) -> Json:
+    """Stop the in-process Milvus Lite server, as the CLI's exit does: it first drains the
+    background compaction and index builds that the run queued. label_collection returns
+    before they finish, so its own total leaves this out."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    start = time.perf_counter()
+    server_manager_instance.release_server(uri)
+    return {
+        "close_seconds": round(time.perf_counter() - start, 3),
+        "peak_rss_with_close": proc_status("VmHWM"),
+    }
 
 
 def _cpu() -> float:
@@ -696,7 +713,7 @@ def target_check(n: int, label: Json) -> Json | None:
     return {
         "seconds": seconds,
         "gib": gib,
-        "time_ok": label["total"] <= seconds,
+        "time_ok": label["total_with_close"] <= seconds,
         "memory_ok": label["peak_rss"] <= gib * GIB,
     }
 
@@ -775,14 +792,16 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def ours_table(results: list[Json]) -> str:
     header = [
         "n",
-        "prepare s (insert)",
+        "prepare s (insert+index)",
         "inspect",
         "read",
         "knn",
         "cluster",
         "write",
         "other",
-        "total s",
+        "label_collection s",
+        "close s",
+        "total s (end to end)",
         "peak RSS GiB",
         "clusters",
         "noise %",
@@ -798,7 +817,7 @@ def ours_table(results: list[Json]) -> str:
         label = ours.get("label", {"error": "no label run"})
         prepare = secs(ours["prepare"].get("total"))
         if "error" in label:
-            rows.append([f"{record['n']:,}", prepare, *["-"] * 14, label["error"]])
+            rows.append([f"{record['n']:,}", prepare, *["-"] * 16, label["error"]])
             continue
         stage = label["seconds"]
         check = label["check"]
@@ -809,6 +828,8 @@ def ours_table(results: list[Json]) -> str:
                 *(secs(stage.get(s)) for s in ("inspect", "read", "knn", "cluster", "write")),
                 secs(label["other_seconds"]),
                 secs(label["total"]),
+                secs(label["close_seconds"]),
+                secs(label["total_with_close"]),
                 gib(label["peak_rss"]),
                 str(check["clusters"]),
                 f"{100 * check['noise_share']:.1f}",
@@ -952,7 +973,8 @@ def compare_table(results: list[Json]) -> str:
 
 def report(results: list[Json], args: argparse.Namespace) -> str:
     parts = [
-        "### label_collection on Milvus Lite (first run, incl. shadow migration)",
+        "### label_collection on Milvus Lite (first run, incl. shadow migration; close = "
+        "stopping Lite, which waits for the background index builds the run queued)",
         ours_table(results),
         "\nPeak RSS within each stage of label_collection (load: between inspect and read)",
         stage_memory_table(results),
