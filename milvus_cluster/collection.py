@@ -117,8 +117,13 @@ class Milvus:
             return [self.client.describe_index(name, index) for index in names]
 
     def aliases(self, name: str) -> list[str]:
-        with self._errors("list aliases", name):
-            return list(self.client.list_aliases(collection_name=name).get("aliases", []))
+        """Aliases pointing at the collection. Milvus 2.3 lists aliases of the default
+        database only; elsewhere the collection's own description says them."""
+        try:
+            with self._errors("list aliases", name):
+                return list(self.client.list_aliases(collection_name=name).get("aliases", []))
+        except CollectionError:
+            return list(self.describe(name).get("aliases") or [])
 
     def partitions(self, name: str) -> list[str]:
         with self._errors("list partitions", name):
@@ -170,8 +175,11 @@ class Milvus:
             _PROBED[key] = probe(self)
         return _PROBED[key]
 
-    def inspect(self, name: str, vector_field: str | None = None) -> CollectionInfo:
-        """Describe a collection and choose the vector field to cluster."""
+    def inspect(
+        self, name: str, vector_field: str | None = None, count: bool = False
+    ) -> CollectionInfo:
+        """Describe a collection and choose the vector field to cluster; `count` its rows
+        too (which needs it loaded), else rows is -1."""
         if not self.has(name):
             raise CollectionError(
                 f"Collection {name!r} does not exist in database {self.db_name!r} at "
@@ -201,7 +209,7 @@ class Milvus:
             index_type=str(index.get("index_type", "")),
             fields=tuple(f["name"] for f in fields),
             dynamic=bool(description.get("enable_dynamic_field")),
-            rows=self.count(real),
+            rows=self.count(real) if count else -1,
             properties=dict(description.get("properties") or {}),
         )
 

@@ -92,16 +92,18 @@ def label_collection(
     try:
         with _timed(seconds, "inspect"):
             shadow.finish_switch(milvus, collection)
-            info = milvus.inspect(collection, vector_field)
-            capabilities = milvus.capabilities()
-            fields = milvus.describe(info.name)["fields"]
-            the_plan = plan(info, fields, capabilities, label_field, prob_field, strategy,
-                            allow_required)  # fmt: skip
-            check_parameters(info.rows, params.k or 0, params.min_cluster_size,
-                             params.min_samples or 0)  # fmt: skip
-        if dry_run:
-            return _result(info, the_plan, params, None, "none", seconds, capabilities, True)
-        with milvus.loaded_for_run(collection):
+            milvus.inspect(collection, vector_field)  # refuse what cannot be clustered first
+        with milvus.loaded_for_run(collection):  # counting rows needs a loaded collection
+            with _timed(seconds, "inspect"):
+                info = milvus.inspect(collection, vector_field, count=True)
+                capabilities = milvus.capabilities()
+                fields = milvus.describe(info.name)["fields"]
+                the_plan = plan(info, fields, capabilities, label_field, prob_field, strategy,
+                                allow_required)  # fmt: skip
+                check_parameters(info.rows, params.k or 0, params.min_cluster_size,
+                                 params.min_samples or 0)  # fmt: skip
+            if dry_run:
+                return _result(info, the_plan, params, None, "none", seconds, capabilities, True)
             return _run(milvus, info, the_plan, capabilities, params, seconds, progress)
     finally:
         milvus.close()
@@ -180,7 +182,7 @@ def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
     try:
         yield
     finally:
-        seconds[stage] = round(time.perf_counter() - start, 3)
+        seconds[stage] = round(seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
 
 
 def _result(

@@ -170,17 +170,19 @@ def test_a_database_that_does_not_exist(client, uri, backend):
 def test_a_non_default_database(client, uri, backend):
     if backend == "lite":
         pytest.skip("Milvus Lite has the default database only")
+    from pymilvus import MilvusClient
+
     database = unique_name("db")
     client.create_database(database)
+    other = MilvusClient(uri, db_name=database)
     try:
-        from pymilvus import MilvusClient
-
-        other = MilvusClient(uri, db_name=database)
         table = create_table(other, n=200)
         label_collection(table.name, uri=uri, db_name=database, parameters=PARAMS)
         assert None not in read_labels(other, table.name).values()
+        assert other.has_collection(f"{table.name}_mc_backup")
+        assert not client.has_collection(table.name)  # nothing leaked into the default one
+    finally:
         for name in other.list_collections():
             other.drop_collection(name)
         other.close()
-    finally:
         client.drop_database(database)
