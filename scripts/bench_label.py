@@ -140,13 +140,18 @@ def proc_status(key: str) -> int:
     return 0
 
 
+SAMPLER_THREAD = "bench-sampler"  # the measuring threads, which the stack sampler skips
+
+
 class RssSampler:
     """Samples VmRSS every 50 ms in a thread, so peaks can be attributed to time windows."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(interval,), daemon=True, name=SAMPLER_THREAD
+        )
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -366,7 +371,7 @@ class StackSampler:
         self.interval = interval
         self.samples: list[tuple[float, bool, tuple[str, ...]]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True, name=SAMPLER_THREAD)
 
     def __enter__(self) -> StackSampler:
         self._thread.start()
@@ -377,11 +382,12 @@ class StackSampler:
         self._thread.join()
 
     def _run(self) -> None:
-        main, me = threading.main_thread().ident, threading.get_ident()
+        main = threading.main_thread().ident
         while not self._stop.wait(self.interval):
             now = time.perf_counter()
+            ours = {t.ident for t in threading.enumerate() if t.name == SAMPLER_THREAD}
             for ident, frame in sys._current_frames().items():
-                if ident != me and frame.f_code.co_name not in IDLE_FRAMES:
+                if ident not in ours and frame.f_code.co_name not in IDLE_FRAMES:
                     self.samples.append((now, ident == main, _stack(frame)))
 
     def summary(self, windows: dict[str, tuple[float, float]], top: int = 12) -> Json:

@@ -9,8 +9,9 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
-from conftest import create_table, fingerprint, unique_name
-from pymilvus import DataType
+from conftest import create_table, fingerprint, server_available, unique_name
+from milvus_server import ROOT_TOKEN, start_milvus_server
+from pymilvus import DataType, MilvusClient
 
 from milvus_cluster.cli import main
 
@@ -186,3 +187,23 @@ def test_lite_file_held_by_another_process(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.skipif(not server_available(), reason="needs the milvus package's server")
+def test_wrong_token_on_a_server_with_authentication(tmp_path):
+    server = start_milvus_server(tmp_path / "auth-server", auth=True)
+    try:
+        client = MilvusClient(server.uri, token=ROOT_TOKEN)
+        table = create_table(client, n=100)
+        before = fingerprint(client, table.name)
+        result = run("label", "-c", table.name, "--uri", server.uri, "--token", "root:wr0ng-pw")
+        assert_one_line_error(result, "refused the connection", "--token")
+        assert "wr0ng" not in result.output
+        assert fingerprint(client, table.name) == before
+        result = run("label", "-c", table.name, "--min-cluster-size", "20", "--json",
+                     env={"MILVUS_URI": server.uri, "MILVUS_TOKEN": ROOT_TOKEN})  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["rows"] == 100
+        client.close()
+    finally:
+        server.stop()
