@@ -1,4 +1,4 @@
-"""`python -m milvus_cluster` runs the command line, as `milvus-cluster` does."""
+"""`python -m milvus_cluster` runs the command line."""
 
 from .cli import main
 

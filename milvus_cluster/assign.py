@@ -1,7 +1,8 @@
 """assign: a label for every row that has none, without clustering again.
 
-Rows inserted since the last run have a null label. For each of them, a Milvus
-search among the labelled rows (`filter="cluster_id is not null"`) finds its k
+Rows inserted since the last run have no label: null, or the UNLABELLED
+placeholder where the field cannot be null. For each of them, a Milvus search
+among the labelled rows (`filter="cluster_id >= -1"`: noise counts) finds its k
 nearest labelled neighbours, and the nearest-cluster rule of vote.py, with the
 catalog's cluster scales, gives it a cluster id or -1 (k: that of the labelling
 run that made the clusters). Its `cluster_prob` is its cluster's
@@ -29,11 +30,11 @@ from .errors import CollectionError
 from .jobs import Job, run_job
 from .keys import KeyIndex
 from .lock import LOCK_TTL, connect
-from .pipeline import Parameters, StageProgress, checked
+from .pipeline import Parameters, StageProgress, checked, has_labels
 from .pipeline import _stage as stage
 from .pipeline import _timed as timed
 from .read import collect_vectors
-from .schema import Plan, plan
+from .schema import UNLABELLED, Plan, plan
 from .vote import nearest_cluster
 from .write import LabelColumns, write_some
 
@@ -96,12 +97,13 @@ def assign_collection(
     milvus = connect(uri, token, db_name)
     try:
         with timed(seconds, "inspect"):
-            info = milvus.inspect(collection, vector_field)
-            the_plan = labelled_plan(milvus, info, label_field, prob_field)
-            catalog = Catalog.open(milvus, info.requested)
-            model = model_of(catalog, info.requested)
-        with milvus.loaded_for_run(collection):
-            waiting = milvus.count(info.name, unlabelled(the_plan))
+            milvus.inspect(collection, vector_field)  # refuse what cannot be read first
+        with milvus.loaded_for_run(collection):  # counting rows needs a loaded collection
+            with timed(seconds, "inspect"):
+                info = milvus.inspect(collection, vector_field, count=True)
+                the_plan = labelled_plan(milvus, info, label_field, prob_field)
+                model = model_of(Catalog.open(milvus, info.requested), info.requested)
+                waiting = info.rows - milvus.count(info.name, labelled(label_field))
             if waiting == 0:
                 return AssignResult(info.name, info.requested, 0, 0, 0, seconds=seconds)
             with run_job(milvus, info, "assign", {"k": model.k}, lock_ttl) as job:
@@ -113,8 +115,10 @@ def assign_collection(
 
 
 def _run(milvus, info, the_plan, model, job: Job, waiting, seconds, progress) -> AssignResult:
+    nullable = may_be_null(milvus, info, the_plan.label_field)
     with timed(seconds, "search"):
-        found = find_labels(milvus, info, the_plan, model, stage(progress, "search", waiting))
+        advance = stage(progress, "search", waiting)
+        found = find_labels(milvus, info, the_plan, model, nullable, advance)
     labels = np.concatenate([f.columns.labels for f in found]) if found else np.zeros(0, int)
     with timed(seconds, "write"):
         advance = checked(job, stage(progress, "write", len(labels)))
@@ -136,26 +140,25 @@ def find_labels(
     info: CollectionInfo,
     the_plan: Plan,
     model: Model,
+    nullable: bool,
     advance: Callable[[int], None],
 ) -> list[Found]:
-    """Read the unlabelled rows partition by partition and find each one's label."""
-    found = []
-    for partition in milvus.manual_partitions(info.name):
-        pks, labels, shares = [], [], []
-        batches = milvus.iterate(info.name, [info.pk, info.vector_field],
-                                 filter=unlabelled(the_plan), partition=partition)  # fmt: skip
-        for batch in batches:
-            rows = collect_vectors([batch], info.pk, info.vector_field, info.dim, len(batch))
-            verdict = label_rows(milvus, info, the_plan, model, rows.vectors)
-            pks.append(rows.pks)
-            labels.append(verdict.labels)
-            shares.append(verdict.shares)
-            advance(rows.n)
-        if pks:
-            columns = LabelColumns(KeyIndex(np.concatenate(pks)), np.concatenate(labels),
-                                   np.concatenate(shares))  # fmt: skip
-            found.append(Found(partition, columns))
-    return found
+    """Read the unlabelled rows (keys and vectors, a batch at a time) and find each one's
+    label; what is kept is keys and labels, by partition."""
+    fields = [info.pk, info.vector_field]
+    waiting = unlabelled(the_plan.label_field, nullable)
+    parts: dict[str | None, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for partition, batch in milvus.iterate_by_partition(info.name, info.pk, fields, waiting):
+        rows = collect_vectors([batch], info.pk, info.vector_field, info.dim, len(batch))
+        verdict = label_rows(milvus, info, the_plan, model, rows.vectors)
+        parts.setdefault(partition, []).append((rows.pks, verdict.labels, verdict.shares))
+        advance(rows.n)
+    return [
+        Found(partition, LabelColumns(KeyIndex(np.concatenate([p for p, _, _ in found])),
+                                      np.concatenate([labels for _, labels, _ in found]),
+                                      np.concatenate([shares for _, _, shares in found])))
+        for partition, found in parts.items()
+    ]  # fmt: skip
 
 
 def label_rows(milvus: Milvus, info: CollectionInfo, the_plan: Plan, model: Model,
@@ -168,7 +171,7 @@ def label_rows(milvus: Milvus, info: CollectionInfo, the_plan: Plan, model: Mode
     for start in range(0, len(vectors), size):
         batch = vectors[start : start + size]
         query_index, _, raw, values = milvus.search_where(
-            info, batch, model.k, labelled(the_plan), the_plan.label_field
+            info, batch, model.k, labelled(the_plan.label_field), the_plan.label_field
         )
         hit_labels = np.asarray(values, dtype=np.int64)
         rows, found = knn_stage.hits_to_matrix(query_index, hit_labels, raw, len(batch), model.k)
@@ -185,7 +188,7 @@ def labelled_plan(
     """How labels are written in place; refuses a collection that has no labels yet."""
     fields = milvus.describe(info.name)["fields"]
     the_plan = plan(info, fields, milvus.capabilities(), label_field, prob_field)
-    if the_plan.strategy != "in-place":
+    if not has_labels(the_plan):
         raise CollectionError(
             f"{info.requested!r} has no {label_field!r} field yet, so there are no clusters to "
             f"assign rows to; label it first: milvus-cluster label -c {info.requested}"
@@ -209,9 +212,22 @@ def model_of(catalog: Catalog | None, collection: str) -> Model:
     return Model(scales, params.k or 0)
 
 
-def unlabelled(the_plan: Plan) -> str:
-    return f"{the_plan.label_field} is null"
+def may_be_null(milvus: Milvus, info: CollectionInfo, field: str) -> bool:
+    """Whether a row without a label can have a null one. The field's own description
+    decides (Milvus 2.3 takes the nullable flag at creation and ignores it); a dynamic
+    key can be missing wherever the server knows nulls at all."""
+    spec = next((f for f in milvus.describe(info.name)["fields"] if f["name"] == field), None)
+    return bool(spec.get("nullable")) if spec else milvus.capabilities().nullable
 
 
-def labelled(the_plan: Plan) -> str:
-    return f"{the_plan.label_field} is not null"
+def labelled(field: str) -> str:
+    """Rows with a label, noise included. A comparison is false on null and on a missing
+    dynamic key, so this works on every server and however the field was declared."""
+    return f"{field} >= -1"
+
+
+def unlabelled(field: str, nullable: bool) -> str:
+    """Rows without a label: null, or the UNLABELLED placeholder where fields cannot be
+    null (servers before 2.5 have no `is null` either)."""
+    placeholder = f"{field} == {UNLABELLED}"
+    return f"{field} is null or {placeholder}" if nullable else placeholder

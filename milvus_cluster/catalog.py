@@ -17,8 +17,11 @@ told apart by `kind` and keyed by `key`:
   used for a second cluster.
 
 Every row carries every field (servers before 2.5 have no nullable fields); fields a
-kind does not use hold zeros and empty values. Strong consistency: a job reads back
-what it has just written, which the lock relies on.
+kind does not use hold zeros and empty values. JSON fields hold objects (Milvus 2.3
+takes no other JSON): exemplars {"keys": [...]}, keywords {"words": [...]}, so that
+`json_contains(keywords["words"], "tax")` finds a cluster by a keyword. Reads are
+Strong (collection.py): a job reads back what it has just written, which the lock
+relies on.
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .collection import Milvus, quoted
+from .collection import Milvus
 from .errors import MilvusClusterError
+from .fields import quoted
 from .summaries import ClusterSummary
 
 CATALOG_OF = "milvus_cluster.catalog_of"  # property that marks a catalog as ours
 KEEP_RUNS = 200  # run rows kept; older ones are deleted (the ids row keeps what matters)
+PAGE = 16_384  # rows one query returns at most
+CLUSTERS = 'kind == "cluster"'
 RunState = Literal["running", "done", "failed"]
 
 
@@ -143,8 +149,9 @@ class Catalog:
             if dim is None:
                 return None
             specs = FIELDS + [{"name": "centroid", "type": "FLOAT_VECTOR", "dim": dim}]
+            index = {"field_name": "centroid", "index_type": "FLAT", "metric_type": "L2"}
             try:
-                milvus.create_plain(name, specs, "centroid", {CATALOG_OF: collection})
+                milvus.create_collection(name, specs, [index], properties={CATALOG_OF: collection})
             except MilvusClusterError:
                 if not milvus.has(name):  # else another job created it a moment ago
                     raise
@@ -158,8 +165,8 @@ class Catalog:
 
     def _row(self, key: str, kind: str, **values: Any) -> dict[str, Any]:
         row = {"key": key, "kind": kind, "cluster_id": -1, "size": 0, "scale": 0.0,
-               "exemplars": [], "keywords": [], "run_id": "", "state": "", "data": {},
-               "centroid": [0.0] * self.dim}  # fmt: skip
+               "exemplars": {"keys": []}, "keywords": {"words": []}, "run_id": "", "state": "",
+               "data": {}, "centroid": [0.0] * self.dim}  # fmt: skip
         return row | values
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
@@ -167,8 +174,19 @@ class Catalog:
             self.milvus.upsert(self.name, rows[start : start + 1_000], partial=False)
 
     def _rows(self, filter: str) -> list[dict[str, Any]]:
-        return [row for batch in self.milvus.iterate(self.name, FIELD_NAMES, filter=filter)
-                for row in batch]  # fmt: skip
+        """Plain Strong queries, not query_iterator: on Milvus 2.3 the iterator misses rows
+        written moments ago (it cannot get a server timestamp), and a job must read back
+        what it wrote. A query returns at most PAGE rows: runs are fewer (KEEP_RUNS), and
+        clusters are read by ranges of PAGE ids (ids never reach the ledger's next id)."""
+        if filter != CLUSTERS:
+            return self.milvus.query(self.name, filter, FIELD_NAMES, limit=PAGE)
+        top = self.ledger().next_id
+        rows = self.milvus.query(self.name, f"{filter} and cluster_id >= {top}", FIELD_NAMES,
+                                 limit=PAGE)  # fmt: skip
+        for start in range(0, top, PAGE):
+            window = f"{filter} and cluster_id >= {start} and cluster_id < {start + PAGE}"
+            rows += self.milvus.query(self.name, window, FIELD_NAMES, limit=PAGE)
+        return rows
 
     def _get(self, key: str) -> dict[str, Any] | None:
         rows = self.milvus.query(self.name, f"key == {quoted(key)}", FIELD_NAMES, limit=1)
@@ -178,7 +196,7 @@ class Catalog:
 
     def clusters(self) -> list[ClusterEntry]:
         """The current clusters, largest first."""
-        entries = [_entry(row) for row in self._rows('kind == "cluster"')]
+        entries = [_entry(row) for row in self._rows(CLUSTERS)]
         return sorted(entries, key=lambda e: (-e.size, e.cluster_id))
 
     def replace_clusters(self, entries: Sequence[ClusterEntry]) -> None:
@@ -199,8 +217,9 @@ class Catalog:
     def _cluster_row(self, entry: ClusterEntry, keywords: Sequence[str]) -> dict[str, Any]:
         return self._row(
             f"cluster:{entry.cluster_id}", "cluster", cluster_id=entry.cluster_id,
-            size=entry.size, scale=float(entry.scale), exemplars=_plain(entry.exemplars),
-            keywords=list(keywords), run_id=entry.run_id,
+            size=entry.size, scale=float(entry.scale),
+            exemplars={"keys": _plain(entry.exemplars)}, keywords={"words": list(keywords)},
+            run_id=entry.run_id,
             centroid=np.asarray(entry.centroid, dtype=np.float32).tolist(),
         )  # fmt: skip
 
@@ -273,10 +292,10 @@ def _entry(row: dict[str, Any]) -> ClusterEntry:
         cluster_id=int(row["cluster_id"]),
         size=int(row["size"]),
         centroid=np.asarray(row["centroid"], dtype=np.float32),
-        exemplars=tuple(row["exemplars"] or ()),
+        exemplars=tuple((row["exemplars"] or {}).get("keys", ())),
         scale=float(row["scale"]),
         run_id=row["run_id"],
-        keywords=tuple(row["keywords"] or ()),
+        keywords=tuple((row["keywords"] or {}).get("words", ())),
     )
 
 

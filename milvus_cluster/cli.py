@@ -12,8 +12,9 @@ import logging
 import signal
 import sys
 import traceback
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -85,7 +86,8 @@ def reported(command: Callable) -> Callable:
         token = kwargs.get("token") or ""
         quiet_pymilvus(bool(kwargs.get("verbose")))
         try:
-            return command(*args, **kwargs)
+            with sigterm_as_error():
+                return command(*args, **kwargs)
         except click.ClickException:
             raise
         except Exception as error:
@@ -107,7 +109,6 @@ def reported(command: Callable) -> Callable:
 @click.version_option(package_name="milvus-cluster")
 def main() -> None:
     """Cluster a Milvus collection with HDBSCAN and write the labels back into it."""
-    stop_cleanly_on_sigterm()
 
 
 def clustering_options(command: Callable) -> Callable:
@@ -131,6 +132,36 @@ def clustering_options(command: Callable) -> Callable:
     return command
 
 
+def collection_options(command: Callable) -> Callable:
+    """The collection and its label fields."""
+    options = [
+        click.option("-c", "--collection", required=True, help="Collection (or alias) to label."),
+        click.option("--vector-field", default=None, help="Vector field to cluster, if several."),
+        click.option("--label-field", default="cluster_id", show_default=True,
+                     help="INT64 field that receives the cluster id (-1 = noise)."),
+        click.option("--prob-field", default="cluster_prob", show_default=True,
+                     help="FLOAT field for the membership probability; '' for none."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def target_options(command: Callable) -> Callable:
+    """The collection and how its label fields get in."""
+    strategies = click.Choice(["auto", "add-field", "dynamic", "shadow"])
+    options = [
+        click.option("--strategy", type=strategies, default="auto", show_default=True,
+                     help="How the label field gets into the collection (see `plan`)."),
+        click.option("--allow-required-label", "allow_required", is_flag=True,
+                     help="On servers with neither nullable fields nor default values, add "
+                          "the label field anyway (inserts that omit it will then fail)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return collection_options(command)
+
+
 noise_option = click.option(
     "--noise",
     type=click.Choice(["keep", "assign"]),
@@ -140,48 +171,53 @@ noise_option = click.option(
 )
 
 
-@main.command()
-@click.option("-c", "--collection", required=True, help="Collection (or alias) to label.")
-@click.option("--vector-field", default=None, help="Vector field to cluster, if several.")
-@click.option(
-    "--label-field",
-    default="cluster_id",
-    show_default=True,
-    help="INT64 field that receives the cluster id (-1 = noise).",
-)
-@click.option(
-    "--prob-field",
-    default="cluster_prob",
-    show_default=True,
-    help="FLOAT field for the membership probability; '' for none.",
-)
-@clustering_options
-@noise_option
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
-@connection_options
-@reported
-def label(collection: str, vector_field: str | None, label_field: str, prob_field: str,
-          min_cluster_size: int, min_samples: int | None, k: int | None, knn: str,
-          cluster_selection: str, noise: str, dry_run: bool, uri: str, token: str, db_name: str,
-          as_json: bool, verbose: bool) -> None:  # fmt: skip
-    """Cluster a collection and write cluster_id (and cluster_prob) on every row."""
+def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
+    """label_collection from the parsed options, with progress bars unless --json."""
+    min_samples, k = options.pop("min_samples"), options.pop("k")
     if min_samples and k and min_samples > k:
         raise click.UsageError(
             f"--min-samples ({min_samples}) cannot exceed --k ({k}); raise --k to at least "
             f"{2 * min_samples}."
         )
-    bars = Bars(enabled=not as_json)
+    parameters = Parameters(options.pop("min_cluster_size"), min_samples, k,
+                            options.pop("cluster_selection"), options.pop("knn"),
+                            options.pop("noise", "keep"))  # fmt: skip
+    options.pop("verbose", None)
+    options["prob_field"] = options["prob_field"] or None
+    bars = Bars(enabled=not as_json and not dry_run)
     try:
-        result = label_collection(
-            collection, uri=uri, token=token, db_name=db_name, vector_field=vector_field,
-            label_field=label_field, prob_field=prob_field or None,
-            parameters=Parameters(min_cluster_size, min_samples, k, cluster_selection, knn,
-                                  noise),
-            dry_run=dry_run, progress=bars,
-        )  # fmt: skip
+        return label_collection(options.pop("collection"), parameters=parameters,
+                                dry_run=dry_run, progress=bars, **options)  # fmt: skip
     finally:
         bars.close()
-    print_result(result, as_json)
+
+
+@main.command()
+@target_options
+@clustering_options
+@noise_option
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@connection_options
+@reported
+def label(as_json: bool, dry_run: bool, **options: Any) -> None:
+    """Cluster a collection and write cluster_id (and cluster_prob) on every row."""
+    print_result(run_label(as_json, dry_run, **options), as_json)
+
+
+@main.command()
+@target_options
+@clustering_options
+@connection_options
+@reported
+def plan(as_json: bool, **options: Any) -> None:
+    """Say what `label` would do on this server, and why; change nothing."""
+    result = run_label(as_json, True, **options)
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    if result.capabilities:
+        click.echo("\n".join(result.capabilities.describe()))
+    click.echo(result.plan.describe())
 
 
 def print_result(result: LabelResult, as_json: bool) -> None:
@@ -251,6 +287,46 @@ def demo(uri: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
     click.echo(report.describe())
 
 
+@main.command()
+@click.option("-c", "--collection", required=True, help="Collection (or alias) to roll back.")
+@connection_options
+@reported
+def rollback(collection: str, uri: str, token: str, db_name: str, as_json: bool,
+             verbose: bool) -> None:  # fmt: skip
+    """Switch a collection labelled through a copy back to the collection it was copied from."""
+    from .backups import rollback_collection
+
+    done = rollback_collection(collection, uri=uri, token=token, db_name=db_name)
+    if as_json:
+        click.echo(json.dumps(asdict(done)))
+        return
+    click.echo(
+        f"{done.collection!r} is {done.restored!r} again; the labelled copy is kept as "
+        f"{done.set_aside!r} until `milvus-cluster cleanup -c {done.collection} --yes`."
+    )
+
+
+@main.command()
+@click.option("-c", "--collection", required=True, help="Collection (or alias) to tidy up.")
+@click.option("--yes", is_flag=True, help="Drop them; without it, only list them.")
+@connection_options
+@reported
+def cleanup(collection: str, yes: bool, uri: str, token: str, db_name: str, as_json: bool,
+            verbose: bool) -> None:  # fmt: skip
+    """List (and with --yes drop) backups and unfinished copies that labelling left."""
+    from .backups import cleanup_collection
+
+    found = cleanup_collection(collection, uri=uri, token=token, db_name=db_name, drop=yes)
+    if as_json:
+        click.echo(json.dumps({"collections": found, "dropped": yes}))
+        return
+    if not found:
+        click.echo(f"Nothing to clean up for {collection!r}.")
+        return
+    verb = "Dropped" if yes else "Would drop (run again with --yes)"
+    click.echo(f"{verb}: {', '.join(found)}")
+
+
 # -- the periodic jobs: assign, relabel, show -----------------------------------
 
 
@@ -268,24 +344,8 @@ def job_lines(run_id: str, catalog: str, took_over: str) -> list[str]:
     return lines
 
 
-def target_options(command: Callable) -> Callable:
-    """-c, --vector-field, --label-field, --prob-field of the job commands."""
-    options = [
-        click.option("-c", "--collection", required=True,
-                     help="Collection (or alias); jobs on it must use the same name."),
-        click.option("--vector-field", default=None, help="Vector field, if several."),
-        click.option("--label-field", default="cluster_id", show_default=True,
-                     help="INT64 field with the cluster id (-1 = noise)."),
-        click.option("--prob-field", default="cluster_prob", show_default=True,
-                     help="FLOAT field for the membership probability; '' for none."),
-    ]  # fmt: skip
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
 @main.command()
-@target_options
+@collection_options
 @connection_options
 @reported
 def assign(collection: str, vector_field: str | None, label_field: str, prob_field: str,
@@ -321,7 +381,7 @@ def assign(collection: str, vector_field: str | None, label_field: str, prob_fie
 
 
 @main.command()
-@target_options
+@collection_options
 @clustering_options
 @noise_option
 @click.option(
@@ -437,10 +497,11 @@ class Terminated(MilvusClusterError):
     """The scheduler stopped the job (SIGTERM)."""
 
 
-def stop_cleanly_on_sigterm() -> None:
-    """SIGTERM (a Kubernetes job stopped, `kill`) ends a job like an error: its run row
-    says failed, its lock is released, exit code 1. Without this Python dies on the spot
-    and the lock waits for its lease to run out."""
+@contextmanager
+def sigterm_as_error() -> Iterator[None]:
+    """While a command runs, SIGTERM (a Kubernetes job stopped, `kill`) ends it like an
+    error: its run row says failed, its lock is released, exit code 1. Without this
+    Python dies on the spot and the lock waits for its lease to run out."""
 
     def terminated(signum: int, frame: Any) -> None:
         raise Terminated(
@@ -448,5 +509,12 @@ def stop_cleanly_on_sigterm() -> None:
             "the work."
         )
 
-    with suppress(ValueError):  # only the main thread may set handlers
-        signal.signal(signal.SIGTERM, terminated)
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # only the main thread may set handlers
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -12,15 +12,17 @@ import numpy as np
 
 from . import knn as knn_stage
 from . import shadow
+from .capabilities import Capabilities
 from .catalog import ClusterEntry, IdLedger
 from .clustering import SelectionMethod, check_parameters, cluster_graph
 from .collection import CollectionInfo, Milvus
 from .errors import CollectionError
+from .faults import checkpoint
 from .jobs import Job, parameters_of, run_job
 from .keys import KeyIndex
 from .lock import LOCK_TTL, connect
 from .read import check_complete, collect_labels, collect_vectors
-from .schema import Plan, plan
+from .schema import Plan, Requested, plan
 from .settle import NoisePolicy, Settled, settle_labels
 from .stable_ids import Drift, DriftGuard, check_drift
 from .write import LabelColumns, write_in_place
@@ -62,6 +64,7 @@ class LabelResult:
     parameters: Parameters
     knn: str  # how the graph was built: "milvus" or "local"
     pieces: int  # pieces of the kNN graph that had to be joined
+    capabilities: Capabilities | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     dry_run: bool = False
     cluster_ids: list[int] = field(default_factory=list)  # the id of each of `sizes`
@@ -101,6 +104,8 @@ def label_collection(
     label_field: str = "cluster_id",
     prob_field: str | None = "cluster_prob",
     parameters: Parameters = Parameters(),
+    strategy: Requested = "auto",
+    allow_required: bool = False,
     dry_run: bool = False,
     progress: StageProgress | None = None,
     relabel: DriftGuard | None = None,
@@ -108,35 +113,40 @@ def label_collection(
 ) -> LabelResult:
     """Cluster `collection` with HDBSCAN on its kNN graph and write the labels into it.
 
-    Under the collection's lock, recorded in its catalog. Where rows have labels
-    already, clusters keep their ids (stable_ids.py) and the drift is reported;
-    `relabel` (a DriftGuard) requires such labels and refuses too much drift."""
+    `strategy` and `allow_required` choose how the label field gets in (see
+    schema.py); `dry_run` returns the plan without reading or writing anything.
+    The run holds the collection's lock and is recorded in its catalog. Where rows
+    have labels already, clusters keep their ids (stable_ids.py) and the drift is
+    reported; `relabel` (a DriftGuard) requires such labels and limits the drift."""
     params = parameters.resolved()
     seconds: dict[str, float] = {}
     milvus = connect(uri, token, db_name)
     try:
         with _timed(seconds, "inspect"):
             shadow.finish_switch(milvus, collection)
-            info = milvus.inspect(collection, vector_field)
-            capabilities = milvus.capabilities()
-            fields = milvus.describe(info.name)["fields"]
-            the_plan = plan(info, fields, capabilities, label_field, prob_field)
-            check_parameters(info.rows, params.k or 0, params.min_cluster_size,
-                             params.min_samples or 0)  # fmt: skip
-        if relabel is not None and the_plan.strategy != "in-place":
-            raise CollectionError(
-                f"{info.requested!r} has no {label_field!r} field yet, so there is nothing to "
-                f"relabel; label it first: milvus-cluster label -c {info.requested}"
-            )
-        if dry_run:
-            return _result(info, the_plan, params, None, "none", seconds, dry_run=True)
-        command = "relabel" if relabel is not None else "label"
-        job_run = run_job(milvus, info, command, parameters_of(params), lock_ttl)
-        with milvus.loaded_for_run(collection), job_run as job:
-            result = _run(milvus, info, the_plan, capabilities, params, seconds, progress,
-                          job, relabel)  # fmt: skip
-            job.finish(result.counts(), seconds)
-            return result
+            milvus.inspect(collection, vector_field)  # refuse what cannot be clustered first
+        with milvus.loaded_for_run(collection):  # counting rows needs a loaded collection
+            with _timed(seconds, "inspect"):
+                info = milvus.inspect(collection, vector_field, count=True)
+                capabilities = milvus.capabilities()
+                fields = milvus.describe(info.name)["fields"]
+                the_plan = plan(info, fields, capabilities, label_field, prob_field, strategy,
+                                allow_required)  # fmt: skip
+                check_parameters(info.rows, params.k or 0, params.min_cluster_size,
+                                 params.min_samples or 0)  # fmt: skip
+            if relabel is not None and not has_labels(the_plan):
+                raise CollectionError(
+                    f"{info.requested!r} has no {label_field!r} labels yet, so there is nothing "
+                    f"to relabel; label it first: milvus-cluster label -c {info.requested}"
+                )
+            if dry_run:
+                return _result(info, the_plan, params, None, "none", seconds, capabilities, True)
+            command = "relabel" if relabel is not None else "label"
+            with run_job(milvus, info, command, parameters_of(params), lock_ttl) as job:
+                result = _run(milvus, info, the_plan, capabilities, params, seconds, progress,
+                              job, relabel)  # fmt: skip
+                job.finish(result.counts(), seconds)
+                return result
     finally:
         milvus.close()
 
@@ -171,19 +181,30 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress, job: J
         if the_plan.strategy == "shadow":
             shadow.migrate(milvus, info, the_plan, columns, capabilities.scalar_index, advance)
         else:
+            if the_plan.strategy == "add-field":
+                for spec in the_plan.field_specs():
+                    milvus.add_field(info.name, spec["name"], spec["type"])
             write_in_place(milvus, info, the_plan, columns, advance)
-            milvus.ensure_scalar_index(info.name, the_plan.label_field,
-                                       capabilities.scalar_index)  # fmt: skip
+            checkpoint("written")
+            if the_plan.strategy != "dynamic":  # a dynamic key has no index of its own
+                milvus.ensure_scalar_index(info.name, the_plan.label_field,
+                                           capabilities.scalar_index)  # fmt: skip
         job.catalog.replace_clusters([ClusterEntry.of(s, job.run_id) for s in settled.summaries])
-    return _result(info, the_plan, params, settled, method, seconds, job, clustering.pieces)
+    return _result(info, the_plan, params, settled, method, seconds, capabilities, job=job,
+                   pieces=clustering.pieces)  # fmt: skip
+
+
+def has_labels(the_plan: Plan) -> bool:
+    """Whether rows may carry labels already: the field exists, or they are dynamic keys."""
+    return the_plan.strategy in ("in-place", "dynamic")
 
 
 def read_previous(
     milvus: Milvus, info: CollectionInfo, the_plan: Plan, keys: KeyIndex
 ) -> np.ndarray | None:
-    """The label each row read has now (UNLABELLED where null), aligned with `keys`;
-    None while the collection has no label field."""
-    if the_plan.strategy != "in-place":
+    """The label each row read has now (UNLABELLED where it has none), aligned with
+    `keys`; None while the collection has no label field."""
+    if not has_labels(the_plan):
         return None
     batches = milvus.iterate(info.name, [info.pk, the_plan.label_field])
     return collect_labels(batches, info.pk, the_plan.label_field, keys)
@@ -244,12 +265,12 @@ def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
     try:
         yield
     finally:
-        seconds[stage] = round(time.perf_counter() - start, 3)
+        seconds[stage] = round(seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
 
 
 def _result(
-    info, the_plan, params, settled: Settled | None, method, seconds, job: Job | None = None,
-    pieces: int = 0, dry_run: bool = False,
+    info, the_plan, params, settled: Settled | None, method, seconds, capabilities,
+    dry_run: bool = False, job: Job | None = None, pieces: int = 0,
 ) -> LabelResult:  # fmt: skip
     summaries = settled.summaries if settled is not None else []
     return LabelResult(
@@ -265,6 +286,7 @@ def _result(
         parameters=params,
         knn=method,
         pieces=pieces,
+        capabilities=capabilities,
         seconds=seconds,
         dry_run=dry_run,
         cluster_ids=[summary.cluster_id for summary in summaries],

@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import CollectionError
 from .keys import KeyIndex, as_key_array, unique_keys
+from .schema import UNLABELLED
 
 
 @dataclass(frozen=True)
@@ -84,14 +85,12 @@ def check_complete(read: int, counted_before: int, counted_after: int) -> None:
         )
 
 
-UNLABELLED = -2  # a row whose label field is null: new since the last run
-
-
 def collect_labels(
     batches: Iterable[list[dict]], pk_field: str, label_field: str, keys: KeyIndex
 ) -> np.ndarray:
     """The label of each of `keys`'s rows, from batches of {pk, label} rows: (n,) int64,
-    UNLABELLED where the label is null or the row was not in the batches."""
+    UNLABELLED where a row has none (null, the UNLABELLED placeholder of fields that
+    cannot be null, no such dynamic key) or was not in the batches."""
     labels = np.full(len(keys), UNLABELLED, dtype=np.int64)
     for batch in batches:
         rows = keys.rows([row[pk_field] for row in batch])

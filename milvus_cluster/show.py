@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .assign import labelled
 from .catalog import Catalog, ClusterEntry, RunRecord
-from .collection import Milvus, key_filter, type_name
+from .collection import Milvus
 from .errors import CollectionError
+from .fields import key_filter, type_name
 from .jobs import holder_of
 from .lock import connect
 
@@ -76,7 +78,7 @@ def show_collection(
         text = text_field_of(fields, text_field, collection)
         with milvus.loaded_for_run(collection):
             rows = milvus.count(collection)
-            noise, unlabelled = _label_counts(milvus, collection, fields, label_field)
+            noise, unlabelled = _label_counts(milvus, collection, rows, label_field)
             clusters = catalog.clusters()
             texts = exemplar_texts(milvus, collection, fields, clusters, text) if text else {}
         views = [
@@ -123,9 +125,11 @@ def exemplar_texts(
     return found
 
 
-def _label_counts(
-    milvus: Milvus, collection: str, fields: list[dict], label: str
-) -> tuple[int, int]:
-    if label not in {f["name"] for f in fields}:
-        return 0, 0
-    return milvus.count(collection, f"{label} == -1"), milvus.count(collection, f"{label} is null")
+def _label_counts(milvus: Milvus, collection: str, rows: int, label: str) -> tuple[int, int]:
+    """Rows labelled noise, and rows without a label (null, placeholder, no dynamic key)."""
+    description = milvus.describe(collection)
+    known = {f["name"] for f in description["fields"]}
+    if label not in known and not description.get("enable_dynamic_field"):
+        return 0, rows  # no label field (rolled back to the collection before labelling)
+    noise = milvus.count(collection, f"{label} == -1")
+    return noise, rows - milvus.count(collection, labelled(label))

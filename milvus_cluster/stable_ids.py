@@ -26,7 +26,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from .catalog import IdLedger
 from .errors import MilvusClusterError
-from .read import UNLABELLED
+from .schema import UNLABELLED
 
 MIN_SHARED = 0.5
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from milvus_cluster.catalog import IdLedger
-from milvus_cluster.read import UNLABELLED
+from milvus_cluster.schema import UNLABELLED
 from milvus_cluster.stable_ids import DriftGuard, DriftTooLarge, check_drift, stable_ids
 
 
