@@ -119,10 +119,10 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress) -> Lab
     with _timed(seconds, "cluster"):
         clustering = cluster_graph(graph, params.min_cluster_size, params.min_samples or 0,
                                    params.method, vectors=vectors.vectors)  # fmt: skip
-    del graph
     columns = LabelColumns(KeyIndex(vectors.pks), clustering.labels, clustering.probabilities)
+    del graph, vectors  # the write stage needs keys and labels only
     with _timed(seconds, "write"):
-        advance = _stage(progress, "write", vectors.n)
+        advance = _stage(progress, "write", len(columns.labels))
         if the_plan.strategy == "shadow":
             shadow.migrate(milvus, info, the_plan, columns, capabilities.scalar_index, advance)
         else:
