@@ -88,7 +88,7 @@ def test_killed_during_the_copy_or_the_switch(uri, backend, table, point):
         if point != "switch":  # between its two renames the name does not resolve
             assert (
                 client.query(table.name, filter="", output_fields=["count(*)"])[0]["count(*)"]
-                == 4_500
+                == 2_500
             )
         backup = f"{table.name}_mc_backup"
         if client.has_collection(backup):  # the original, whole
