@@ -8,6 +8,7 @@ with a message for people, never as `<MilvusException: (code=…)>`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -130,8 +131,16 @@ class Milvus:
             return str(state).endswith("Loaded") and "NotLoad" not in str(state)
 
     def load(self, name: str) -> None:
-        with self._errors("load the collection", name):
-            self.client.load_collection(name)
+        for attempt in range(3):
+            try:
+                with self._errors("load the collection", name):
+                    self.client.load_collection(name)
+                return
+            except MilvusClusterError:
+                # Milvus Lite can read an index file its background build is still writing.
+                if not self.lite or attempt == 2:
+                    raise
+                time.sleep(1 + attempt)
 
     def release(self, name: str) -> None:
         with self._errors("release the collection", name):

@@ -79,6 +79,8 @@ def client(uri: str, backend: str) -> Iterator[MilvusClient]:
         release_lite(uri)
         return
     for name in set(client.list_collections()) - existing:  # a shared server stays tidy
+        for alias in client.list_aliases(collection_name=name).get("aliases", []):
+            client.drop_alias(alias)
         client.drop_collection(name)
     client.close()
 
