@@ -17,6 +17,7 @@ import click
 
 from .errors import MilvusClusterError
 from .pipeline import LabelResult, Parameters, label_collection
+from .reduce import Reduction, parse_reduction
 
 
 class Bars:
@@ -119,6 +120,13 @@ def clustering_options(command: Callable) -> Callable:
     return command
 
 
+def _reduction(context: click.Context, parameter: click.Parameter, value: str):
+    try:
+        return parse_reduction(value)
+    except MilvusClusterError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 @main.command()
 @click.option("-c", "--collection", required=True, help="Collection (or alias) to label.")
 @click.option("--vector-field", default=None, help="Vector field to cluster, if several.")
@@ -135,13 +143,17 @@ def clustering_options(command: Callable) -> Callable:
     help="FLOAT field for the membership probability; '' for none.",
 )
 @clustering_options
+@click.option("--reduce", "reduction", default="none", show_default=True, callback=_reduction,
+              metavar="none|umap[:DIM]",
+              help="Topic-model mode: cluster in a UMAP embedding of DIM dimensions (default "
+                   "5) built from the kNN graph; recommended for text (see README).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @connection_options
 @reported
 def label(collection: str, vector_field: str | None, label_field: str, prob_field: str,
           min_cluster_size: int, min_samples: int | None, k: int | None, knn: str,
-          cluster_selection: str, dry_run: bool, uri: str, token: str, db_name: str,
-          as_json: bool, verbose: bool) -> None:  # fmt: skip
+          cluster_selection: str, reduction: Reduction | None, dry_run: bool, uri: str,
+          token: str, db_name: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
     """Cluster a collection and write cluster_id (and cluster_prob) on every row."""
     if min_samples and k and min_samples > k:
         raise click.UsageError(
@@ -153,7 +165,8 @@ def label(collection: str, vector_field: str | None, label_field: str, prob_fiel
         result = label_collection(
             collection, uri=uri, token=token, db_name=db_name, vector_field=vector_field,
             label_field=label_field, prob_field=prob_field or None,
-            parameters=Parameters(min_cluster_size, min_samples, k, cluster_selection, knn),
+            parameters=Parameters(min_cluster_size, min_samples, k, cluster_selection, knn,
+                                  reduce=reduction),
             dry_run=dry_run, progress=bars,
         )  # fmt: skip
     finally:
@@ -185,6 +198,8 @@ def summary(result: LabelResult) -> str:
         f"  strategy: {result.plan.strategy} ({result.plan.write}); kNN {result.knn}, k={p.k}, "
         f"min_samples={p.min_samples}, min_cluster_size={p.min_cluster_size}",
     ]
+    if p.reduce is not None:
+        lines.append(f"  reduced:  UMAP to {p.reduce.dim} dimensions before clustering")
     if result.plan.strategy == "shadow":
         lines.append(f"  backup:   {result.plan.backup!r} (the collection as it was)")
     if result.pieces > 1:
