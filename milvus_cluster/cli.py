@@ -234,3 +234,79 @@ def demo(uri: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
         return
     click.echo(summary(report.result))
     click.echo(report.describe())
+
+
+@main.command()
+@click.option("-c", "--collection", required=True, help="Labelled collection (or alias) to map.")
+@click.option(
+    "-o",
+    "--output",
+    default="clusters.html",
+    show_default=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="HTML file to write.",
+)
+@click.option("--vector-field", default=None, help="Vector field, if several.")
+@click.option(
+    "--label-field",
+    default="cluster_id",
+    show_default=True,
+    help="Field that holds the cluster ids.",
+)
+@click.option(
+    "--text-field",
+    default=None,
+    help="VARCHAR field for hover text and keywords [default: the one ingest "
+    "recorded, else text/content/…, else the widest]; '' for none.",
+)
+@click.option(
+    "--max-points",
+    default=50_000,
+    show_default=True,
+    type=click.IntRange(3),
+    help="Rows on the map at most (a sample with every cluster in it).",
+)
+@click.option(
+    "--k",
+    type=click.IntRange(2, 1024),
+    default=None,
+    help="Neighbours per row in the kNN graph [default: as label's].",
+)
+@click.option(
+    "--knn",
+    type=click.Choice(["auto", "milvus", "local"]),
+    default="auto",
+    show_default=True,
+    help="How to build the kNN graph, as for label.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample and the layout.")
+@connection_options
+@reported
+def plot(collection: str, output: str, vector_field: str | None, label_field: str,
+         text_field: str | None, max_points: int, k: int | None, knn: str, seed: int, uri: str,
+         token: str, db_name: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
+    """Write an interactive map of the clusters (UMAP of the kNN graph) to one HTML file."""
+    from .plot import plot_collection
+
+    bars = Bars(enabled=not as_json)
+    try:
+        result = plot_collection(
+            collection, output, uri=uri, token=token, db_name=db_name,
+            vector_field=vector_field, label_field=label_field, text_field=text_field,
+            max_points=max_points, parameters=Parameters(k=k, knn=knn), seed=seed,
+            progress=bars,
+        )  # fmt: skip
+    finally:
+        bars.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    sampled = f" (a sample of {result.rows:,} rows)" if result.sampled else ""
+    click.echo(f"Wrote {result.output}: {result.points:,} points{sampled}, {result.clusters} "
+               f"clusters, {result.noise:,} noise; open it in a browser.")  # fmt: skip
+    largest = sorted(result.sizes, key=lambda c: -result.sizes[c])[:10]
+    for cluster in largest:
+        words = ", ".join(result.keywords.get(cluster, [])[:6])
+        click.echo(f"  {cluster:>4}  {result.sizes[cluster]:>7,}  {words}")
+    if len(result.sizes) > len(largest):
+        click.echo(f"  … and {len(result.sizes) - len(largest)} more clusters")
