@@ -103,7 +103,8 @@ def _names(go, xy: np.ndarray, labels: np.ndarray, keywords: dict[int, list[str]
     return go.Scatter(
         x=centres[:, 0], y=centres[:, 1], mode="text", name="names",
         text=[html.escape(cluster_name(int(c), keywords)) for c in named],
-        textfont={"size": 11, "color": "#222"}, hoverinfo="skip", showlegend=False,
+        textfont={"size": 11, "color": "#222", "shadow": "auto"},  # a halo over the points
+        hoverinfo="skip", showlegend=False,
     )  # fmt: skip
 
 
