@@ -22,6 +22,7 @@ read ──> fields ──> create (or reopen) ──> rows missing ──> vect
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import string
@@ -36,7 +37,7 @@ import numpy as np
 
 from .collection import Milvus
 from .errors import CollectionError, ParameterError
-from .extras import require
+from .extras import require, require_installed
 from .pipeline import StageProgress
 from .plot import TEXT_FIELD_PROPERTY
 
@@ -271,8 +272,10 @@ def _model_name(model: str | None) -> str:
 def _vector_source(frame, vector_column, texts, model) -> Callable[[np.ndarray], np.ndarray]:
     """rows → their vectors (len(rows) × dim float32), from the column or the model."""
     if vector_column is None:
-        embed = load_model(model)
-        return lambda rows: embed([texts[i] for i in rows])
+        # Loading takes seconds (torch); a rerun with nothing left to insert never does.
+        require_installed("sentence_transformers", "embed", "Embedding texts (ingest)")
+        embed = functools.cache(lambda: load_model(model))
+        return lambda rows: embed()([texts[i] for i in rows])
     if vector_column not in frame.columns:
         raise ParameterError(
             f"The file has no column {vector_column!r}; its columns are "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -79,3 +81,14 @@ def test_cli_reduce_option(client, uri):
                                 "--min-cluster-size", "20"])  # fmt: skip
     assert good.exit_code == 0, good.output
     assert "reduced:  UMAP to 2 dimensions" in good.output
+
+
+def test_without_umap_the_error_says_what_to_install(client, uri, monkeypatch):
+    table = create_table(client, n=100)
+    monkeypatch.setitem(sys.modules, "umap", None)  # `import umap` now raises ImportError
+    result = CliRunner().invoke(main, ["label", "-c", table.name, "--uri", uri,
+                                       "--reduce", "umap"])  # fmt: skip
+    assert result.exit_code == 1
+    assert "pip install 'milvus-cluster[plot]'" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "cluster_id" not in client.describe_collection(table.name)["fields"].__repr__()
