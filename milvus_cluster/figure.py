@@ -83,7 +83,7 @@ def cluster_figure(
 def _points(go, xy, rows, colour, name, labels, keys, texts, keywords) -> Any:
     """One WebGL trace; hover: key, cluster id, its keywords, the text."""
     custom = np.column_stack([
-        [str(key) for key in keys[rows]],
+        [html.escape(str(key)) for key in keys[rows]],
         [_cluster_text(int(label), keywords) for label in labels[rows]],
         [_hover_text(texts[row]) if texts else "" for row in rows],
     ])  # fmt: skip
