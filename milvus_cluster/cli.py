@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -121,7 +122,49 @@ def clustering_options(command: Callable) -> Callable:
     return command
 
 
-def _reduction(context: click.Context, parameter: click.Parameter, value: str):
+def target_options(command: Callable) -> Callable:
+    """The collection and how its label fields get in."""
+    strategies = click.Choice(["auto", "add-field", "dynamic", "shadow"])
+    options = [
+        click.option("-c", "--collection", required=True, help="Collection (or alias) to label."),
+        click.option("--vector-field", default=None, help="Vector field to cluster, if several."),
+        click.option("--label-field", default="cluster_id", show_default=True,
+                     help="INT64 field that receives the cluster id (-1 = noise)."),
+        click.option("--prob-field", default="cluster_prob", show_default=True,
+                     help="FLOAT field for the membership probability; '' for none."),
+        click.option("--strategy", type=strategies, default="auto", show_default=True,
+                     help="How the label field gets into the collection (see `plan`)."),
+        click.option("--allow-required-label", "allow_required", is_flag=True,
+                     help="On servers with neither nullable fields nor default values, add "
+                          "the label field anyway (inserts that omit it will then fail)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
+    """label_collection from the parsed options, with progress bars unless --json."""
+    min_samples, k = options.pop("min_samples"), options.pop("k")
+    if min_samples and k and min_samples > k:
+        raise click.UsageError(
+            f"--min-samples ({min_samples}) cannot exceed --k ({k}); raise --k to at least "
+            f"{2 * min_samples}."
+        )
+    parameters = Parameters(options.pop("min_cluster_size"), min_samples, k,
+                            options.pop("cluster_selection"), options.pop("knn"),
+                            reduce=options.pop("reduction", None))  # fmt: skip
+    options.pop("verbose", None)
+    options["prob_field"] = options["prob_field"] or None
+    bars = Bars(enabled=not as_json and not dry_run)
+    try:
+        return label_collection(options.pop("collection"), parameters=parameters,
+                                dry_run=dry_run, progress=bars, **options)  # fmt: skip
+    finally:
+        bars.close()
+
+
+def _reduction(context: click.Context, parameter: click.Parameter, value: str) -> Reduction | None:
     try:
         return parse_reduction(value)
     except MilvusClusterError as error:
@@ -129,20 +172,7 @@ def _reduction(context: click.Context, parameter: click.Parameter, value: str):
 
 
 @main.command()
-@click.option("-c", "--collection", required=True, help="Collection (or alias) to label.")
-@click.option("--vector-field", default=None, help="Vector field to cluster, if several.")
-@click.option(
-    "--label-field",
-    default="cluster_id",
-    show_default=True,
-    help="INT64 field that receives the cluster id (-1 = noise).",
-)
-@click.option(
-    "--prob-field",
-    default="cluster_prob",
-    show_default=True,
-    help="FLOAT field for the membership probability; '' for none.",
-)
+@target_options
 @clustering_options
 @click.option("--reduce", "reduction", default="none", show_default=True, callback=_reduction,
               metavar="none|umap[:DIM]",
@@ -151,28 +181,25 @@ def _reduction(context: click.Context, parameter: click.Parameter, value: str):
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @connection_options
 @reported
-def label(collection: str, vector_field: str | None, label_field: str, prob_field: str,
-          min_cluster_size: int, min_samples: int | None, k: int | None, knn: str,
-          cluster_selection: str, reduction: Reduction | None, dry_run: bool, uri: str,
-          token: str, db_name: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
+def label(as_json: bool, dry_run: bool, **options: Any) -> None:
     """Cluster a collection and write cluster_id (and cluster_prob) on every row."""
-    if min_samples and k and min_samples > k:
-        raise click.UsageError(
-            f"--min-samples ({min_samples}) cannot exceed --k ({k}); raise --k to at least "
-            f"{2 * min_samples}."
-        )
-    bars = Bars(enabled=not as_json)
-    try:
-        result = label_collection(
-            collection, uri=uri, token=token, db_name=db_name, vector_field=vector_field,
-            label_field=label_field, prob_field=prob_field or None,
-            parameters=Parameters(min_cluster_size, min_samples, k, cluster_selection, knn,
-                                  reduce=reduction),
-            dry_run=dry_run, progress=bars,
-        )  # fmt: skip
-    finally:
-        bars.close()
-    print_result(result, as_json)
+    print_result(run_label(as_json, dry_run, **options), as_json)
+
+
+@main.command()
+@target_options
+@clustering_options
+@connection_options
+@reported
+def plan(as_json: bool, **options: Any) -> None:
+    """Say what `label` would do on this server, and why; change nothing."""
+    result = run_label(as_json, True, **options)
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    if result.capabilities:
+        click.echo("\n".join(result.capabilities.describe()))
+    click.echo(result.plan.describe())
 
 
 def print_result(result: LabelResult, as_json: bool) -> None:
@@ -235,6 +262,46 @@ def demo(uri: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
         return
     click.echo(summary(report.result))
     click.echo(report.describe())
+
+
+@main.command()
+@click.option("-c", "--collection", required=True, help="Collection (or alias) to roll back.")
+@connection_options
+@reported
+def rollback(collection: str, uri: str, token: str, db_name: str, as_json: bool,
+             verbose: bool) -> None:  # fmt: skip
+    """Switch a collection labelled through a copy back to the collection it was copied from."""
+    from .backups import rollback_collection
+
+    done = rollback_collection(collection, uri=uri, token=token, db_name=db_name)
+    if as_json:
+        click.echo(json.dumps(asdict(done)))
+        return
+    click.echo(
+        f"{done.collection!r} is {done.restored!r} again; the labelled copy is kept as "
+        f"{done.set_aside!r} until `milvus-cluster cleanup -c {done.collection} --yes`."
+    )
+
+
+@main.command()
+@click.option("-c", "--collection", required=True, help="Collection (or alias) to tidy up.")
+@click.option("--yes", is_flag=True, help="Drop them; without it, only list them.")
+@connection_options
+@reported
+def cleanup(collection: str, yes: bool, uri: str, token: str, db_name: str, as_json: bool,
+            verbose: bool) -> None:  # fmt: skip
+    """List (and with --yes drop) backups and unfinished copies that labelling left."""
+    from .backups import cleanup_collection
+
+    found = cleanup_collection(collection, uri=uri, token=token, db_name=db_name, drop=yes)
+    if as_json:
+        click.echo(json.dumps({"collections": found, "dropped": yes}))
+        return
+    if not found:
+        click.echo(f"Nothing to clean up for {collection!r}.")
+        return
+    verb = "Dropped" if yes else "Would drop (run again with --yes)"
+    click.echo(f"{verb}: {', '.join(found)}")
 
 
 @main.command()

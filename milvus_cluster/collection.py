@@ -17,14 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from .capabilities import Capabilities
 from .errors import CollectionError, ConnectionFailed, MilvusClusterError
+from .fields import choose_vector_field, index_spec, metric_of, quoted, type_name
 from .knn import Metric
 
 READ_BATCH = 10_000  # query_iterator: ~7k rows/s at 10,000 a batch on Lite, ~180 at 10
 WRITE_BATCH = 2_000
-DENSE = "FLOAT_VECTOR"
-OTHER_VECTORS = {"BINARY_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR", "SPARSE_FLOAT_VECTOR",
-                 "INT8_VECTOR"}  # fmt: skip
+# Reads must see every write acknowledged before them: a server's default (Bounded)
+# counts 0 rows right after an insert.
+STRONG = "Strong"
 
 
 @dataclass(frozen=True)
@@ -51,38 +53,6 @@ class CollectionInfo:
         return self.requested != self.name
 
 
-@dataclass(frozen=True)
-class Capabilities:
-    """What the server can do, probed once; the rest of the library consults this."""
-
-    version: str
-    lite: bool
-    partial_upsert: bool  # upsert(partial_update=True): Lite, Milvus >= 2.6.2
-    nullable: bool  # nullable fields: Lite, Milvus >= 2.5
-    add_field: bool  # add_collection_field: Milvus >= 2.6 (not Lite)
-    scalar_index: str  # INVERTED where INT64 supports it, else STL_SORT
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """(2, 6, 2) from 'v2.6.2' or '2.6.2-rc1'; () when there is no number."""
-    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
-    return tuple(int(part) for part in match.groups(default="0")) if match else ()
-
-
-def capabilities_of(version: str, lite: bool) -> Capabilities:
-    if lite:
-        return Capabilities(version, True, True, True, False, "INVERTED")
-    number = version_tuple(version) or (0,)
-    return Capabilities(
-        version=version,
-        lite=False,
-        partial_upsert=number >= (2, 6, 2),
-        nullable=number >= (2, 5),
-        add_field=number >= (2, 6),
-        scalar_index="INVERTED" if number >= (2, 4) else "STL_SORT",
-    )
-
-
 def is_lite(uri: str) -> bool:
     """A local path (not a URL) is an embedded Milvus Lite database file."""
     return "://" not in uri
@@ -91,6 +61,9 @@ def is_lite(uri: str) -> bool:
 def redact(uri: str) -> str:
     """The URI without credentials, fit to print."""
     return re.sub(r"//[^/@]*@", "//***@", uri)
+
+
+_PROBED: dict[tuple[str, str], Capabilities] = {}
 
 
 class Milvus:
@@ -110,12 +83,10 @@ class Milvus:
             _check_lite_path(uri)
         try:
             client = MilvusClient(uri=uri, token=token, db_name=db_name, timeout=timeout)
+            client.list_collections()  # a wrong database only shows at the first call
         except Exception as error:  # pymilvus raises several kinds here
             raise _connect_error(error, uri, db_name) from error
-        milvus = cls(client, uri, db_name)
-        with milvus._errors("list collections"):
-            client.list_collections()
-        return milvus
+        return cls(client, uri, db_name)
 
     def close(self) -> None:
         self.client.close()
@@ -146,8 +117,13 @@ class Milvus:
             return [self.client.describe_index(name, index) for index in names]
 
     def aliases(self, name: str) -> list[str]:
-        with self._errors("list aliases", name):
-            return list(self.client.list_aliases(collection_name=name).get("aliases", []))
+        """Aliases pointing at the collection. Milvus 2.3 lists aliases of the default
+        database only; elsewhere the collection's own description says them."""
+        try:
+            with self._errors("list aliases", name):
+                return list(self.client.list_aliases(collection_name=name).get("aliases", []))
+        except CollectionError:
+            return list(self.describe(name).get("aliases") or [])
 
     def partitions(self, name: str) -> list[str]:
         with self._errors("list partitions", name):
@@ -155,7 +131,8 @@ class Milvus:
 
     def count(self, name: str, filter: str = "") -> int:
         with self._errors("count rows", name):
-            rows = self.client.query(name, filter=filter, output_fields=["count(*)"])
+            rows = self.client.query(name, filter=filter, output_fields=["count(*)"],
+                                     consistency_level=STRONG)  # fmt: skip
             return int(rows[0]["count(*)"])
 
     def loaded(self, name: str) -> bool:
@@ -185,13 +162,24 @@ class Milvus:
                 with suppress(MilvusClusterError):  # the run's outcome matters more
                     self.release(name)
 
-    def capabilities(self) -> Capabilities:
+    def version(self) -> str:
         with self._errors("ask the server version"):
-            version = str(self.client.get_server_version())
-        return capabilities_of(version, self.lite)
+            return str(self.client.get_server_version())
 
-    def inspect(self, name: str, vector_field: str | None = None) -> CollectionInfo:
-        """Describe a collection and choose the vector field to cluster."""
+    def capabilities(self) -> Capabilities:
+        """Probed once per server and process (see capabilities.probe)."""
+        from .capabilities import probe
+
+        key = (redact(self.uri), self.db_name)
+        if key not in _PROBED:
+            _PROBED[key] = probe(self)
+        return _PROBED[key]
+
+    def inspect(
+        self, name: str, vector_field: str | None = None, count: bool = False
+    ) -> CollectionInfo:
+        """Describe a collection and choose the vector field to cluster; `count` its rows
+        too (which needs it loaded), else rows is -1."""
         if not self.has(name):
             raise CollectionError(
                 f"Collection {name!r} does not exist in database {self.db_name!r} at "
@@ -217,11 +205,11 @@ class Milvus:
             auto_id=bool(description.get("auto_id") or pk.get("auto_id")),
             vector_field=field["name"],
             dim=int(field["params"]["dim"]),
-            metric=_metric(index, field["name"]),
+            metric=metric_of(index, field["name"]),
             index_type=str(index.get("index_type", "")),
             fields=tuple(f["name"] for f in fields),
             dynamic=bool(description.get("enable_dynamic_field")),
-            rows=self.count(real),
+            rows=self.count(real) if count else -1,
             properties=dict(description.get("properties") or {}),
         )
 
@@ -243,6 +231,7 @@ class Milvus:
                 filter=filter,
                 output_fields=list(fields),
                 partition_names=[partition] if partition else None,
+                consistency_level=STRONG,
             )
         _escape_cursor(iterator)
         try:
@@ -270,6 +259,7 @@ class Milvus:
                 limit=limit,
                 search_params=params,
                 output_fields=[],
+                consistency_level=STRONG,
             )
         counts = [len(hits) for hits in results]
         query_index = np.repeat(np.arange(len(counts)), counts)
@@ -294,12 +284,32 @@ class Milvus:
 
     def manual_partitions(self, name: str) -> list[str | None]:
         """The partitions rows must be read and written by: [None] when there is only
-        _default or a partition key routes the rows, else every partition."""
+        _default or a partition key routes the rows, else every partition, _default last."""
         fields = self.describe(name)["fields"]
         partitions = self.partitions(name)
         if any(f.get("is_partition_key") for f in fields) or partitions == ["_default"]:
             return [None]
-        return list(partitions)
+        return sorted(partitions, key=lambda p: p == "_default")
+
+    def iterate_by_partition(
+        self,
+        name: str,
+        pk: str,
+        fields: Sequence[str],
+        filter: str = "",
+        batch_size: int = READ_BATCH,
+    ) -> Iterator[tuple[str | None, list[dict[str, Any]]]]:
+        """(partition, rows) for every row once, with the partition it lives in (None when
+        partitions do not matter). Milvus Lite 3.2.2 returns every row when asked for
+        _default alone, so _default comes last and rows seen before are skipped."""
+        seen: set[Any] = set()
+        for partition in self.manual_partitions(name):
+            for batch in self.iterate(name, fields, filter, batch_size, partition):
+                rows = [row for row in batch if row[pk] not in seen]
+                if partition is not None:
+                    seen.update(row[pk] for row in rows)
+                if rows:
+                    yield partition, rows
 
     def flush(self, name: str) -> None:
         with self._errors("flush", name):
@@ -314,28 +324,74 @@ class Milvus:
             params.add_index(field_name=field, index_type=kind, index_name=field)
             self.client.create_index(name, params)
 
+    def query(self, name: str, filter: str, fields: Sequence[str], limit: int = 16_384) -> list:
+        with self._errors("query", name):
+            return list(self.client.query(name, filter=filter, output_fields=list(fields),
+                                          limit=limit, consistency_level=STRONG))  # fmt: skip
+
+    def keys(self, name: str, pk: str) -> list[Any]:
+        """Every primary key of the collection."""
+        return [row[pk] for batch in self.iterate(name, [pk]) for row in batch]
+
+    def delete(self, name: str, filter: str) -> None:
+        with self._errors("delete rows", name):
+            self.client.delete(name, filter=filter)
+
+    def create_collection(
+        self,
+        name: str,
+        fields: Sequence[dict[str, Any]],
+        indexes: Sequence[dict[str, Any]],
+        auto_id: bool = False,
+        dynamic: bool = False,
+        properties: dict[str, str] | None = None,
+    ) -> None:
+        """A new collection, left loaded. `fields`: add_field arguments with the type by
+        name ({"name": "id", "type": "INT64", "is_primary": True}); `indexes`: add_index
+        arguments."""
+        from pymilvus import DataType
+
+        schema = self.client.create_schema(auto_id=auto_id, enable_dynamic_field=dynamic)
+        for spec in fields:
+            options = {k: v for k, v in spec.items() if k not in ("name", "type")}
+            schema.add_field(spec["name"], getattr(DataType, spec["type"]), **options)
+        index_params = self.client.prepare_index_params()
+        for index in indexes:
+            index_params.add_index(**index)
+        with self._errors("create the collection", name):
+            self.client.create_collection(name, schema=schema, index_params=index_params,
+                                          properties=properties or {})  # fmt: skip
+
+    def add_field(self, name: str, field: str, kind: str) -> None:
+        """A nullable field added to a live collection (Milvus >= 2.6)."""
+        from pymilvus import DataType
+
+        with self._errors(f"add the field {field!r}", name):
+            self.client.add_collection_field(name, field, getattr(DataType, kind), nullable=True)
+
     # -- copying and switching (the shadow strategy) ------------------------
 
     def create_like(
         self,
         source: str,
         target: str,
-        extra_fields: Sequence[tuple[str, str]],
+        extra_fields: Sequence[dict[str, Any]],
         properties: dict[str, str],
         scalar_index: tuple[str, str] | None = None,
     ) -> None:
         """Create `target` with `source`'s schema, functions, indexes, partitions and
-        properties, plus nullable `extra_fields` ((name, "INT64" | "FLOAT") pairs)
-        and a `scalar_index` ((field, index type)). It is left loaded."""
+        properties, plus `extra_fields` (add_field arguments, the type by name) and a
+        `scalar_index` ((field, index type)). It is left loaded."""
         from pymilvus import CollectionSchema, DataType
 
         description = self.describe(source)
         schema = CollectionSchema.construct_from_dict(description)
-        for field, kind in extra_fields:
-            schema.add_field(field, getattr(DataType, kind), nullable=True)
+        for spec in extra_fields:
+            options = {k: v for k, v in spec.items() if k not in ("name", "type")}
+            schema.add_field(spec["name"], getattr(DataType, spec["type"]), **options)
         index_params = self.client.prepare_index_params()
         for index in self.indexes(source):
-            index_params.add_index(**_index_spec(index))
+            index_params.add_index(**index_spec(index))
         if scalar_index:
             index_params.add_index(scalar_index[0], scalar_index[1], scalar_index[0])
         key_field = any(f.get("is_partition_key") for f in description["fields"])
@@ -372,67 +428,13 @@ class Milvus:
         with self._errors(f"point alias {alias!r} at the collection", target):
             self.client.alter_alias(target, alias)
 
-    def drop_properties(self, name: str, keys: Sequence[str]) -> None:
-        with self._errors("update the collection's properties", name):
-            self.client.drop_collection_properties(name, property_keys=list(keys))
+    def clear_properties(self, name: str, keys: Sequence[str]) -> None:
+        """Empty our marker properties (Milvus 2.3 cannot drop a property; "" reads as unset)."""
+        self.set_properties(name, {key: "" for key in keys})
 
     def set_properties(self, name: str, properties: dict[str, str]) -> None:
         with self._errors("update the collection's properties", name):
             self.client.alter_collection_properties(name, properties=properties)
-
-    # -- creating (ingest) ---------------------------------------------------
-
-    def create(
-        self,
-        name: str,
-        fields: Sequence[dict[str, Any]],
-        index: dict[str, Any],
-        properties: dict[str, str] | None = None,
-    ) -> None:
-        """Create a collection from plain field descriptions ({"name", "type": a DataType
-        name, and add_field's options: is_primary, dim, max_length, nullable…}) with one
-        index (add_index's arguments). It is left loaded."""
-        from pymilvus import DataType
-
-        schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False)
-        for spec in fields:
-            options = {k: v for k, v in spec.items() if k not in ("name", "type")}
-            schema.add_field(spec["name"], getattr(DataType, spec["type"]), **options)
-        index_params = self.client.prepare_index_params()
-        index_params.add_index(**index)
-        with self._errors("create the collection", name):
-            self.client.create_collection(name, schema=schema, index_params=index_params,
-                                          properties=properties or {})  # fmt: skip
-
-
-_INDEX_STATUS = ("total_rows", "indexed_rows", "pending_index_rows", "state")
-
-
-def _index_spec(index: dict[str, Any]) -> dict[str, Any]:
-    """add_index arguments that rebuild an index as describe_index reports it. The build
-    parameters go nested: Milvus Lite drops them when pymilvus flattens them."""
-    spec = {k: v for k, v in index.items() if k not in _INDEX_STATUS}
-    field, kind = spec.pop("field_name"), spec.pop("index_type", "")
-    name, metric = spec.pop("index_name", field), spec.pop("metric_type", None)
-    build = {**(spec.pop("params", None) or {}), **spec}
-    arguments = {"field_name": field, "index_type": kind, "index_name": name}
-    if metric not in (None, "", "NONE"):
-        arguments["metric_type"] = metric
-    if build:
-        arguments["params"] = {"params": build}
-    return arguments
-
-
-def quoted(text: str) -> str:
-    """A string literal for a Milvus filter expression."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def key_filter(pk: str, pk_type: str, keys: Sequence[Any]) -> str:
-    """`pk in [...]` for these keys, VARCHAR keys quoted and escaped."""
-    if pk_type == "VARCHAR":
-        return f"{pk} in [{', '.join(quoted(str(key)) for key in keys)}]"
-    return f"{pk} in [{', '.join(str(int(key)) for key in keys)}]"
 
 
 def _escape_cursor(iterator: Any) -> None:
@@ -455,63 +457,6 @@ def _escape_cursor(iterator: Any) -> None:
             iterator._next_id = last
 
     iterator._QueryIterator__setup_next_expr = escaped_cursor
-
-
-def type_name(data_type: Any) -> str:
-    """'INT64' for DataType.INT64 (describe_collection returns enum members)."""
-    return getattr(data_type, "name", str(data_type))
-
-
-def choose_vector_field(fields: list[dict], wanted: str | None, collection: str) -> dict:
-    """The FLOAT_VECTOR field to cluster: the one named, or the only one there is."""
-    by_name = {f["name"]: f for f in fields}
-    dense = [f["name"] for f in fields if type_name(f["type"]) == DENSE]
-    if wanted:
-        if wanted not in by_name:
-            raise CollectionError(
-                f"Collection {collection!r} has no field {wanted!r}; its fields are "
-                f"{', '.join(by_name)}; check --vector-field."
-            )
-        kind = type_name(by_name[wanted]["type"])
-        if kind != DENSE:
-            raise CollectionError(_not_dense(collection, wanted, kind))
-        return by_name[wanted]
-    if len(dense) == 1:
-        return by_name[dense[0]]
-    if len(dense) > 1:
-        raise CollectionError(
-            f"Collection {collection!r} has several vector fields ({', '.join(dense)}); "
-            "choose one with --vector-field."
-        )
-    others = [f"{f['name']} ({type_name(f['type'])})" for f in fields
-              if type_name(f["type"]) in OTHER_VECTORS]  # fmt: skip
-    found = f"; it has only {', '.join(others)}" if others else ""
-    raise CollectionError(
-        f"Collection {collection!r} has no FLOAT_VECTOR field to cluster{found}: "
-        "milvus-cluster clusters dense float vectors."
-    )
-
-
-def _not_dense(collection: str, field: str, kind: str) -> str:
-    if kind in OTHER_VECTORS:
-        return (
-            f"Field {field!r} of {collection!r} holds {kind} vectors; milvus-cluster clusters "
-            "dense FLOAT_VECTOR fields only; choose another --vector-field."
-        )
-    return (
-        f"Field {field!r} of {collection!r} is a {kind} field, not a vector field; "
-        "choose a FLOAT_VECTOR field with --vector-field."
-    )
-
-
-def _metric(index: dict, field: str) -> Metric:
-    metric = str(index.get("metric_type", "")).upper()
-    if metric not in ("L2", "COSINE", "IP"):
-        raise CollectionError(
-            f"The index on {field!r} uses metric {metric or 'unknown'!r}; milvus-cluster "
-            "works with L2, COSINE and IP."
-        )
-    return metric  # type: ignore[return-value]
 
 
 def _check_lite_path(uri: str) -> None:
@@ -554,10 +499,30 @@ def _connect_error(error: Exception, uri: str, db_name: str) -> MilvusClusterErr
         )
     if is_lite(uri):
         return ConnectionFailed(f"Milvus Lite could not open {uri!r}: {_message(error)}")
+    if _answers(uri):
+        return ConnectionFailed(
+            f"Milvus at {redact(uri)} answers but refused the connection; check --token (or "
+            "MILVUS_TOKEN) and --db-name."
+        )
     return ConnectionFailed(
         f"Cannot reach Milvus at {redact(uri)}; check --uri (or MILVUS_URI) and that the "
         "server is running."
     )
+
+
+def _answers(uri: str) -> bool:
+    """Whether something listens at the URI's host and port. pymilvus reports a refused
+    token exactly as an unreachable server; this tells the two apart."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(uri)
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 19530)
+        with socket.create_connection((parsed.hostname or "localhost", port), timeout=3):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def _held_elsewhere(uri: str) -> bool:

@@ -60,7 +60,7 @@ class Field:
     nullable: bool = False
 
     def spec(self) -> dict[str, Any]:
-        """Milvus.create's description of the field."""
+        """Milvus.create_collection's description of the field."""
         spec: dict[str, Any] = {"name": self.name, "type": self.type}
         return spec | ({"max_length": self.max_length} if self.max_length else {}) | (
             {"nullable": True} if self.nullable else {})  # fmt: skip
@@ -314,10 +314,17 @@ def _open(milvus: Milvus, name: str, layout: Layout, vectors, source: str) -> in
         milvus.load(name)
         vector = next(f for f in description["fields"] if f["name"] == layout.vector)
         return int(vector["params"]["dim"])
+    missing = [field.name for field in layout.scalars if field.nullable]
+    if missing and not milvus.capabilities().nullable:
+        raise CollectionError(
+            f"Columns {', '.join(missing)} have missing values, and this Milvus has no "
+            "nullable fields (they came in 2.5); fill them in the file, or use a newer Milvus "
+            "(docker-compose.yml here runs one)."
+        )
     dim = vectors(np.arange(1)).shape[1]
     text = {TEXT_FIELD_PROPERTY: layout.text_field} if layout.text_field else {}
-    milvus.create(name, layout.specs(dim), {"field_name": layout.vector, **INDEX},
-                  {SOURCE_PROPERTY: source, **text})  # fmt: skip
+    milvus.create_collection(name, layout.specs(dim), [{"field_name": layout.vector, **INDEX}],
+                             properties={SOURCE_PROPERTY: source, **text})  # fmt: skip
     return dim
 
 

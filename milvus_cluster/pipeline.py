@@ -12,12 +12,14 @@ import numpy as np
 
 from . import knn as knn_stage
 from . import shadow
+from .capabilities import Capabilities
 from .clustering import SelectionMethod, check_parameters, cluster_graph
 from .collection import CollectionInfo, Milvus
+from .faults import checkpoint
 from .keys import KeyIndex
 from .read import check_complete, collect_vectors
 from .reduce import Reduction, reduce_graph, require_umap
-from .schema import Plan, plan
+from .schema import Plan, Requested, plan
 from .write import LabelColumns, write_in_place
 
 KnnMethod = Literal["auto", "milvus", "local"]
@@ -52,6 +54,7 @@ class LabelResult:
     parameters: Parameters
     knn: str  # how the graph was built: "milvus" or "local"
     pieces: int  # pieces of the kNN graph that had to be joined
+    capabilities: Capabilities | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     dry_run: bool = False
 
@@ -76,27 +79,35 @@ def label_collection(
     label_field: str = "cluster_id",
     prob_field: str | None = "cluster_prob",
     parameters: Parameters = Parameters(),
+    strategy: Requested = "auto",
+    allow_required: bool = False,
     dry_run: bool = False,
     progress: StageProgress | None = None,
 ) -> LabelResult:
-    """Cluster `collection` with HDBSCAN on its kNN graph and write the labels into it."""
+    """Cluster `collection` with HDBSCAN on its kNN graph and write the labels into it.
+
+    `strategy` and `allow_required` choose how the label field gets in (see
+    schema.py); `dry_run` returns the plan without reading or writing anything."""
     params = parameters.resolved()
     seconds: dict[str, float] = {}
     milvus = Milvus.connect(uri, token, db_name)
     try:
         with _timed(seconds, "inspect"):
             shadow.finish_switch(milvus, collection)
-            info = milvus.inspect(collection, vector_field)
-            capabilities = milvus.capabilities()
-            fields = milvus.describe(info.name)["fields"]
-            the_plan = plan(info, fields, capabilities, label_field, prob_field)
-            check_parameters(info.rows, params.k or 0, params.min_cluster_size,
-                             params.min_samples or 0)  # fmt: skip
-            if params.reduce is not None:
-                require_umap()
-        if dry_run:
-            return _result(info, the_plan, params, None, "none", seconds, dry_run=True)
-        with milvus.loaded_for_run(collection):
+            milvus.inspect(collection, vector_field)  # refuse what cannot be clustered first
+        with milvus.loaded_for_run(collection):  # counting rows needs a loaded collection
+            with _timed(seconds, "inspect"):
+                info = milvus.inspect(collection, vector_field, count=True)
+                capabilities = milvus.capabilities()
+                fields = milvus.describe(info.name)["fields"]
+                the_plan = plan(info, fields, capabilities, label_field, prob_field, strategy,
+                                allow_required)  # fmt: skip
+                check_parameters(info.rows, params.k or 0, params.min_cluster_size,
+                                 params.min_samples or 0)  # fmt: skip
+                if params.reduce is not None:
+                    require_umap()
+            if dry_run:
+                return _result(info, the_plan, params, None, "none", seconds, capabilities, True)
             return _run(milvus, info, the_plan, capabilities, params, seconds, progress)
     finally:
         milvus.close()
@@ -125,10 +136,15 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress) -> Lab
         if the_plan.strategy == "shadow":
             shadow.migrate(milvus, info, the_plan, columns, capabilities.scalar_index, advance)
         else:
+            if the_plan.strategy == "add-field":
+                for spec in the_plan.field_specs():
+                    milvus.add_field(info.name, spec["name"], spec["type"])
             write_in_place(milvus, info, the_plan, columns, advance)
-            milvus.ensure_scalar_index(info.name, the_plan.label_field,
-                                       capabilities.scalar_index)  # fmt: skip
-    return _result(info, the_plan, params, clustering, method, seconds)
+            checkpoint("written")
+            if the_plan.strategy != "dynamic":  # a dynamic key has no index of its own
+                milvus.ensure_scalar_index(info.name, the_plan.label_field,
+                                           capabilities.scalar_index)  # fmt: skip
+    return _result(info, the_plan, params, clustering, method, seconds, capabilities)
 
 
 def read_vectors(
@@ -191,10 +207,12 @@ def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
     try:
         yield
     finally:
-        seconds[stage] = round(time.perf_counter() - start, 3)
+        seconds[stage] = round(seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
 
 
-def _result(info, the_plan, params, clustering, method, seconds, dry_run=False) -> LabelResult:
+def _result(
+    info, the_plan, params, clustering, method, seconds, capabilities, dry_run=False
+) -> LabelResult:
     sizes = clustering.sizes.tolist() if clustering is not None else []
     return LabelResult(
         collection=info.name
@@ -209,6 +227,7 @@ def _result(info, the_plan, params, clustering, method, seconds, dry_run=False) 
         parameters=params,
         knn=method,
         pieces=clustering.pieces if clustering is not None else 0,
+        capabilities=capabilities,
         seconds=seconds,
         dry_run=dry_run,
     )

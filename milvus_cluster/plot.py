@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from .collection import CollectionInfo, Milvus, key_filter, type_name
+from .collection import CollectionInfo, Milvus
 from .errors import CollectionError, ParameterError
+from .fields import key_filter, type_name
 from .figure import UNLABELLED, cluster_figure, write_page
 from .keys import KeyIndex, as_key_array, unique_keys
 from .keywords import cluster_keywords
@@ -87,11 +88,12 @@ def plot_collection(
     stage = functools.partial(_stage, seconds, progress)
     milvus = Milvus.connect(uri, token, db_name)
     try:
-        info = milvus.inspect(collection, vector_field)
-        fields = milvus.describe(info.name)["fields"]
-        check_label_field(fields, label_field, info.requested)
-        text = choose_text_field(fields, info.properties, text_field)
-        with milvus.loaded_for_run(info.name):
+        milvus.inspect(collection, vector_field)  # refuse what cannot be mapped first
+        with milvus.loaded_for_run(collection):  # counting rows needs a loaded collection
+            info = milvus.inspect(collection, vector_field, count=True)
+            fields = milvus.describe(info.name)["fields"]
+            check_label_field(fields, label_field, info.requested)
+            text = choose_text_field(fields, info.properties, text_field)
             layout = _layout(milvus, info, label_field, max_points, params, seed, stage)
             with stage("texts", layout.n) as advance:
                 texts = read_texts(milvus, info, text, layout.pks, advance) if text else None

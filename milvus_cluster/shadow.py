@@ -9,12 +9,15 @@ the SHADOW_OF property), and a switch that stopped half-way is completed by
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from .collection import CollectionInfo, Milvus
 from .errors import MigrationError, WriteError
+from .faults import checkpoint
+from .fields import key_filter
 from .keys import as_key_array, same_key_set
-from .schema import BACKUP_OF, SHADOW_OF, Plan, backup_name, shadow_name
-from .verify import Fingerprint, Fingerprinter
+from .schema import BACKUP_OF, COPIED_FROM, SHADOW_OF, Plan, backup_name, shadow_name
+from .verify import Fingerprinter
 from .write import LabelColumns, with_labels
 
 Progress = Callable[[int], None]
@@ -28,21 +31,22 @@ def migrate(
     scalar_index: str,
     progress: Progress | None = None,
 ) -> int:
-    """Carry out a shadow plan; returns the rows copied."""
+    """Carry out a shadow plan; returns the rows in the labelled collection."""
     assert plan.shadow and plan.backup
     clear_leftovers(milvus, plan)
-    label_fields = [(plan.label_field, "INT64")]
-    if plan.prob_field:
-        label_fields.append((plan.prob_field, "FLOAT"))
-    properties = {SHADOW_OF: info.name}
+    properties = {SHADOW_OF: info.name, COPIED_FROM: plan.backup}
     if info.auto_id:  # keep auto_id for the application, yet insert the keys we have
         properties["allow_insert_auto_id"] = "true"
-    milvus.create_like(info.name, plan.shadow, label_fields, properties,
+    milvus.create_like(info.name, plan.shadow, plan.field_specs(), properties,
                        (plan.label_field, scalar_index))  # fmt: skip
-    source = copy_rows(milvus, info, plan, columns, progress)
-    verify_copy(milvus, info, plan, source)
+    copy = Copy(milvus, info, plan, columns)
+    copy.rows(progress=progress)
+    checkpoint("copied")
+    copy.catch_up()
+    copy.verify()
+    checkpoint("verified")
     switch(milvus, info, plan)
-    return source.rows
+    return copy.fingerprint.rows
 
 
 def clear_leftovers(milvus: Milvus, plan: Plan) -> None:
@@ -67,63 +71,84 @@ def _collision(name: str, collection: str) -> str:
     )
 
 
-def copy_rows(
-    milvus: Milvus,
-    info: CollectionInfo,
-    plan: Plan,
-    columns: LabelColumns,
-    progress: Progress | None,
-) -> Fingerprint:
-    """Every row of the source into the shadow with its labels; the source's fingerprint."""
-    assert plan.shadow
-    computed = milvus.function_outputs(info.name)
-    fingerprint = Fingerprinter(leave_out=computed)
-    for partition in milvus.manual_partitions(info.name):
-        for batch in milvus.iterate(info.name, ["*"], partition=partition):
-            rows = [{k: v for k, v in row.items() if k not in computed} for row in batch]
-            fingerprint.add(rows)
-            milvus.insert(plan.shadow, with_labels(rows, info.pk, columns, plan), partition)
+class Copy:
+    """Rows copied from the collection into its shadow, with what the copy saw of them:
+    their keys and row hashes, so that later changes can be caught up and checked."""
+
+    def __init__(self, milvus: Milvus, info: CollectionInfo, plan: Plan, columns: LabelColumns):
+        assert plan.shadow
+        self.milvus, self.info, self.plan, self.columns = milvus, info, plan, columns
+        self.target = plan.shadow
+        self.computed = milvus.function_outputs(info.name)  # Milvus fills these itself
+        self.fingerprint = Fingerprinter(leave_out=self.computed)
+        self.hashes: dict[Any, int] = {}
+
+    def rows(self, filter: str = "", progress: Progress | None = None) -> None:
+        """Copy the rows that match `filter`, partition by partition, with their labels."""
+        batches = self.milvus.iterate_by_partition(self.info.name, self.info.pk, ["*"], filter)
+        for partition, batch in batches:
+            rows = [{k: v for k, v in row.items() if k not in self.computed} for row in batch]
+            hashes = self.fingerprint.add(rows)
+            self.hashes.update(zip((row[self.info.pk] for row in rows), hashes))
+            labelled = with_labels(rows, self.info.pk, self.columns, self.plan)
+            self.milvus.insert(self.target, labelled, partition)
+            checkpoint("copy-batch")
             if progress:
                 progress(len(rows))
-    milvus.flush(plan.shadow)
-    return fingerprint.result()
+        self.milvus.flush(self.target)
 
+    def catch_up(self, rounds: int = 5) -> None:
+        """Copy what the application inserted while we copied, delete what it deleted."""
+        for _ in range(rounds):
+            now = set(self.milvus.keys(self.info.name, self.info.pk))
+            new = [key for key in now if key not in self.hashes]
+            gone = [key for key in self.hashes if key not in now]
+            if not new and not gone:
+                return
+            for start in range(0, len(new), 1000):
+                self.rows(key_filter(self.info.pk, self.info.pk_type, new[start : start + 1000]))
+            for start in range(0, len(gone), 1000):
+                chunk = gone[start : start + 1000]
+                self.milvus.delete(self.target, key_filter(self.info.pk, self.info.pk_type, chunk))
+                self.fingerprint.remove([self.hashes.pop(key) for key in chunk])
+            self.milvus.flush(self.target)
 
-def verify_copy(milvus: Milvus, info: CollectionInfo, plan: Plan, source: Fingerprint) -> None:
-    """Count, key set and fingerprint of the copy must equal the source's."""
-    assert plan.shadow
-    leave_out = {plan.label_field, plan.prob_field} | milvus.function_outputs(info.name)
-    fingerprint = Fingerprinter(leave_out={f for f in leave_out if f})
-    keys: list = []
-    for batch in milvus.iterate(plan.shadow, ["*"]):
-        fingerprint.add(batch)
-        keys.extend(row[info.pk] for row in batch)
-    copy = fingerprint.result()
-    source_keys = []
-    for batch in milvus.iterate(info.name, [info.pk]):
-        source_keys.extend(row[info.pk] for row in batch)
-    if copy != source or not same_key_set(as_key_array(keys), as_key_array(source_keys)):
-        milvus.drop(plan.shadow)
-        raise WriteError(
-            f"The copy of {info.name!r} did not match it ({copy} against {source}); the "
-            "collection may have changed during the copy. Nothing was switched; run again."
-        )
+    def verify(self) -> None:
+        """Count, key set and fingerprint of the copy must equal what was copied."""
+        plan = self.plan
+        leave_out = {plan.label_field, plan.prob_field, *self.computed} - {None}
+        copied = Fingerprinter(leave_out=leave_out)
+        keys: list = []
+        for batch in self.milvus.iterate(self.target, ["*"]):
+            copied.add(batch)
+            keys.extend(row[self.info.pk] for row in batch)
+        expected = self.fingerprint.result()
+        same_keys = same_key_set(as_key_array(keys), as_key_array(list(self.hashes)))
+        if copied.result() != expected or not same_keys:
+            self.milvus.drop(self.target)
+            raise WriteError(
+                f"The copy of {self.info.name!r} did not match it ({copied.result()} against "
+                f"{expected}); nothing was switched and the copy was dropped; run again."
+            )
 
 
 def switch(milvus: Milvus, info: CollectionInfo, plan: Plan) -> None:
     """Put the copy where clients look: swap names, then move every alias."""
     assert plan.shadow and plan.backup
+    checkpoint("switch-start")
     if plan.swap_names:
         milvus.set_properties(info.name, {BACKUP_OF: info.name})
         milvus.rename(info.name, plan.backup)  # aliases follow the backup...
+        checkpoint("switch")
         milvus.rename(plan.shadow, info.name)
         target = info.name
         milvus.load(target)  # a renamed collection comes back released
     else:
         target = plan.shadow
+    checkpoint("switched")
     for alias in plan.aliases:  # ...until they are pointed at the labelled collection
         milvus.point_alias(alias, target)
-    milvus.drop_properties(target, [SHADOW_OF])
+    milvus.clear_properties(target, [SHADOW_OF])
 
 
 def finish_switch(milvus: Milvus, name: str) -> None:
@@ -143,14 +168,18 @@ def finish_switch(milvus: Milvus, name: str) -> None:
         return
     target = milvus.describe(name)["collection_name"]
     source = milvus.describe(target).get("properties", {}).get(SHADOW_OF)
-    if source is None:
+    if not source:
         return
     old = backup if milvus.has(backup) and _marked(milvus, backup, BACKUP_OF, source) else source
     if milvus.has(old):
         for alias in milvus.aliases(old):
             milvus.point_alias(alias, target)
-    milvus.drop_properties(target, [SHADOW_OF])
+    milvus.clear_properties(target, [SHADOW_OF])
 
 
 def _marked(milvus: Milvus, name: str, key: str, value: str) -> bool:
-    return milvus.describe(name).get("properties", {}).get(key) == value
+    return property_of(milvus, name, key) == value
+
+
+def property_of(milvus: Milvus, name: str, key: str) -> str | None:
+    return (milvus.describe(name).get("properties") or {}).get(key)

@@ -61,10 +61,17 @@ class Fingerprinter:
         self.rows = 0
         self.digest = 0
 
-    def add(self, batch: list[dict[str, Any]]) -> None:
-        for row in batch:
-            self.digest = (self.digest + row_hash(row, self.leave_out)) & _MASK
+    def add(self, batch: list[dict[str, Any]]) -> list[int]:
+        """Count the batch in; returns each row's hash, so that rows can be taken out again."""
+        hashes = [row_hash(row, self.leave_out) for row in batch]
+        self.digest = (self.digest + sum(hashes)) & _MASK
         self.rows += len(batch)
+        return hashes
+
+    def remove(self, hashes: list[int]) -> None:
+        """Take rows out again (rows that were deleted after they were counted)."""
+        self.digest = (self.digest - sum(hashes)) & _MASK
+        self.rows -= len(hashes)
 
     def result(self) -> Fingerprint:
         return Fingerprint(self.rows, self.digest)

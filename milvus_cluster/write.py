@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from .collection import WRITE_BATCH, CollectionInfo, Milvus, key_filter
+from .collection import WRITE_BATCH, CollectionInfo, Milvus
 from .errors import WriteError
+from .faults import checkpoint
+from .fields import key_filter
 from .keys import KeyIndex
-from .schema import Plan
+from .schema import UNLABELLED, UNLABELLED_PROBABILITY, Plan
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ def with_labels(
 ) -> list[dict[str, Any]]:
     """The batch's rows with the label fields set (the rows are changed and returned)."""
     labels, probabilities = columns.values(row[pk] for row in batch)
+    if plan.declared != "nullable":  # fields that cannot be null get "not labelled yet"
+        labels = [UNLABELLED if label is None else label for label in labels]
+        probabilities = [UNLABELLED_PROBABILITY if p is None else p for p in probabilities]
     for row, label, probability in zip(batch, labels, probabilities):
         row[plan.label_field] = label
         if plan.prob_field:
@@ -78,6 +83,7 @@ def _partial_upserts(milvus, info, plan, columns, progress) -> int:
             batch = pks[start : start + WRITE_BATCH]
             rows = with_labels([{info.pk: pk} for pk in batch], info.pk, columns, plan)
             _upsert_existing(milvus, info, rows, partition)
+            checkpoint("write-batch")
             written += len(rows)
             if progress:
                 progress(len(rows))
@@ -85,15 +91,12 @@ def _partial_upserts(milvus, info, plan, columns, progress) -> int:
 
 
 def _keys_by_partition(milvus, info, columns) -> list[tuple[str | None, list]]:
-    partitions = milvus.manual_partitions(info.name)
-    if partitions == [None]:
+    if milvus.manual_partitions(info.name) == [None]:
         return [(None, columns.keys.pks.tolist())]
-    return [
-        (partition, [row[info.pk] for batch in milvus.iterate(info.name, [info.pk],
-                                                              partition=partition)
-                     for row in batch])
-        for partition in partitions
-    ]  # fmt: skip
+    groups: dict[str | None, list] = {}
+    for partition, batch in milvus.iterate_by_partition(info.name, info.pk, [info.pk]):
+        groups.setdefault(partition, []).extend(row[info.pk] for row in batch)
+    return list(groups.items())
 
 
 def _upsert_existing(milvus: Milvus, info: CollectionInfo, rows: list[dict], partition) -> None:
@@ -111,11 +114,7 @@ def _upsert_existing(milvus: Milvus, info: CollectionInfo, rows: list[dict], par
 
 
 def existing_keys(milvus: Milvus, info: CollectionInfo, pks: list) -> list:
-    rows: list[dict] = []
-    for batch in milvus.iterate(
-        info.name, [info.pk], filter=key_filter(info.pk, info.pk_type, pks)
-    ):
-        rows.extend(batch)
+    rows = milvus.query(info.name, key_filter(info.pk, info.pk_type, pks), [info.pk])
     return [row[info.pk] for row in rows]
 
 
@@ -123,23 +122,21 @@ def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
     """Servers without partial upsert: read each row whole and upsert it with its label."""
     skip = milvus.function_outputs(info.name)
     written = 0
-    for partition in milvus.manual_partitions(info.name):
-        for batch in milvus.iterate(info.name, ["*"], batch_size=WRITE_BATCH, partition=partition):
-            rows = [{k: v for k, v in row.items() if k not in skip} for row in batch]
-            labelled = with_labels(rows, info.pk, columns, plan)
-            milvus.upsert(info.name, labelled, partial=False, partition=partition)
-            written += len(rows)
-            if progress:
-                progress(len(rows))
+    batches = milvus.iterate_by_partition(info.name, info.pk, ["*"], batch_size=WRITE_BATCH)
+    for partition, batch in batches:
+        rows = [{k: v for k, v in row.items() if k not in skip} for row in batch]
+        labelled = with_labels(rows, info.pk, columns, plan)
+        milvus.upsert(info.name, labelled, partial=False, partition=partition)
+        checkpoint("write-batch")
+        written += len(rows)
+        if progress:
+            progress(len(rows))
     return written
 
 
 def check_keys_kept(milvus: Milvus, name: str, pk: str, expected: np.ndarray) -> None:
     """Refuse to call a write good if the collection's keys are not the keys we read."""
-    found: list = []
-    for batch in milvus.iterate(name, [pk]):
-        found.extend(row[pk] for row in batch)
-    missing = np.setdiff1d(expected, np.asarray(found))
+    missing = np.setdiff1d(expected, np.asarray(milvus.keys(name, pk)))
     # Applications may delete a few rows meanwhile; a regenerating upsert loses them all.
     if len(missing) and len(missing) >= len(expected) // 2:
         raise WriteError(

@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -139,13 +140,18 @@ def proc_status(key: str) -> int:
     return 0
 
 
+SAMPLER_THREAD = "bench-sampler"  # the measuring threads, which the stack sampler skips
+
+
 class RssSampler:
     """Samples VmRSS every 50 ms in a thread, so peaks can be attributed to time windows."""
 
     def __init__(self, interval: float = 0.05) -> None:
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(interval,), daemon=True, name=SAMPLER_THREAD
+        )
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -162,7 +168,8 @@ class RssSampler:
 
     def peak(self, start: float, end: float) -> int:
         inside = [rss for t, rss in self.samples if start <= t <= end]
-        return max(inside, default=0)
+        after = next((rss for t, rss in self.samples if t > end), 0)  # a stage shorter than
+        return max(inside, default=after)  # the interval: the sample just after it
 
 
 @contextmanager
@@ -203,6 +210,7 @@ def worker_prepare(job: Json) -> Json:
         client.flush(COLLECTION)
     count = client.query(COLLECTION, filter="", output_fields=["count(*)"])[0]["count(*)"]
     client.close()
+    seconds["close"] = close_lite(job["uri"])["close_seconds"]  # background index builds
     return {
         "seconds": seconds,
         "total": round(sum(seconds.values()), 3),
@@ -219,46 +227,80 @@ def worker_label(job: Json) -> Json:
 
     marks: dict[str, float] = {}
 
+    cpu: dict[str, float] = {}
+
     def progress(stage: str, total: int) -> Callable[[int], None]:
         marks[stage] = time.perf_counter()
+        cpu[stage] = _cpu()
         return lambda rows: None
 
-    profiler = _profiler(job)
-    with RssSampler() as sampler:
-        start = time.perf_counter()
+    stacks = StackSampler() if job.get("profile") else None
+    with RssSampler() as sampler, stacks or _nothing():
+        start, cpu["start"] = time.perf_counter(), _cpu()
         result = label_collection(
             COLLECTION,
             uri=job["uri"],
             parameters=Parameters(min_cluster_size=MIN_CLUSTER_SIZE),
             progress=progress,
         )
-        end = time.perf_counter()
-    if profiler:
-        profiler.disable()
+        end, cpu["end"] = time.perf_counter(), _cpu()
     peak = proc_status("VmHWM")
+    closed = close_lite(job["uri"])
+    windows = stage_windows(result.seconds, marks, start, end)
     record = result.as_dict()
     record.pop("sizes")
     record |= {
         "total": round(end - start, 3),
+        "cpu_seconds": round(sum(os.times()[:2]), 1),
+        "stage_cpu_s": cpu_spans(cpu),
         "peak_rss": peak,
-        "stage_peak_rss": stage_peaks(sampler, result.seconds, marks, start, end),
+        "stage_peak_rss": {stage: sampler.peak(*span) for stage, span in windows.items()},
     }
     record["other_seconds"] = round(record["total"] - sum(result.seconds.values()), 3)
+    record |= closed | {"total_with_close": round(record["total"] + closed["close_seconds"], 3)}
+    if stacks:
+        record["profile"] = stacks.summary(windows)
     record["check"] = read_back(job)
-    if profiler:
-        record["profile"] = _profile_top(profiler, Path(job["workdir"]) / f"label_{job['n']}.prof")
     return record
 
 
-def stage_peaks(
-    sampler: RssSampler,
-    seconds: dict[str, float],
-    marks: dict[str, float],
-    start: float,
-    end: float,
-) -> dict[str, int]:
-    """Peak RSS within each stage; stage starts from the progress marks (read, knn, write)
-    and the stage durations (inspect begins the run, cluster follows knn)."""
+def close_lite(uri: str) -> Json:
+    """Stop the in-process Milvus Lite server, as the CLI's exit does: it first drains the
+    background compaction and index builds that the run queued. label_collection returns
+    before they finish, so its own total leaves this out."""
+    from milvus_lite.server_manager import server_manager_instance
+
+    start = time.perf_counter()
+    server_manager_instance.release_server(uri)
+    return {
+        "close_seconds": round(time.perf_counter() - start, 3),
+        "peak_rss_with_close": proc_status("VmHWM"),
+    }
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far, all threads (Milvus Lite's included)."""
+    return sum(os.times()[:2])
+
+
+def cpu_spans(cpu: dict[str, float]) -> dict[str, float]:
+    """CPU seconds between the marks: inspect+load, read, knn+cluster, write."""
+    order = [key for key in ("start", "read", "knn", "write", "end") if key in cpu]
+    names = {"start": "inspect+load", "read": "read", "knn": "knn+cluster", "write": "write"}
+    return {names[a]: round(cpu[b] - cpu[a], 1) for a, b in zip(order, order[1:])}
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def stage_windows(
+    seconds: dict[str, float], marks: dict[str, float], start: float, end: float
+) -> dict[str, tuple[float, float]]:
+    """When each stage ran: starts from the progress marks (read, knn, write) and the stage
+    durations (inspect begins the run, cluster follows knn; load lies between inspect and
+    read: loading the collection, which no stage times)."""
     windows = {"inspect": (start, start + seconds.get("inspect", 0))}
     for stage in ("read", "knn", "write"):
         if stage in marks:
@@ -268,7 +310,7 @@ def stage_peaks(
         windows["cluster"] = (after_knn, marks.get("write", end))
     if "read" in marks:
         windows["load"] = (windows["inspect"][1], marks["read"])
-    return {stage: sampler.peak(a, b) for stage, (a, b) in windows.items()}
+    return windows
 
 
 def read_back(job: Json) -> Json:
@@ -277,6 +319,7 @@ def read_back(job: Json) -> Json:
 
     _, truth = load_data(Path(job["workdir"]), job["n"])
     client = MilvusClient(job["uri"])
+    client.load_collection(COLLECTION)  # label_collection leaves it as it found it: released
     ids, labels = [], []
     iterator = client.query_iterator(
         COLLECTION, batch_size=10_000, output_fields=["id", "cluster_id"]
@@ -297,24 +340,91 @@ def read_back(job: Json) -> Json:
     }
 
 
-def _profiler(job: Json):
-    if not job.get("profile"):
-        return None
-    import cProfile
+# Innermost frames of a thread that waits (for a lock, a queue, the network, the server).
+IDLE_FRAMES = {
+    "wait",
+    "select",
+    "poll",
+    "_serve",
+    "_blocking",
+    "get",
+    "_wait_for_tstate_lock",
+    "_worker",
+    "accept",
+    "sleep",
+    "_run",
+    "_poll_connectivity",
+    "channel_spin",
+}
 
-    profiler = cProfile.Profile()
-    profiler.enable()
-    return profiler
+
+# Frames on every stack (thread start-up, this script): left out of the cumulative counts.
+GENERIC_FRAMES = ("/", "scripts/", "milvus_cluster/pipeline.py:label_collection", "grpc/")
 
 
-def _profile_top(profiler, path: Path, top: int = 30) -> list[str]:
-    import io
-    import pstats
+class StackSampler:
+    """Samples the stacks of all threads every 20 ms (Milvus Lite answers in its own gRPC
+    threads, where cProfile on the caller sees only waiting), to say which functions the
+    busy threads were in during each stage."""
 
-    profiler.dump_stats(str(path))
-    text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(top)
-    return [line for line in text.getvalue().splitlines() if line.strip()][-top - 1 :]
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, bool, tuple[str, ...]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=SAMPLER_THREAD)
+
+    def __enter__(self) -> StackSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        main = threading.main_thread().ident
+        while not self._stop.wait(self.interval):
+            now = time.perf_counter()
+            ours = {t.ident for t in threading.enumerate() if t.name == SAMPLER_THREAD}
+            for ident, frame in sys._current_frames().items():
+                if ident not in ours and frame.f_code.co_name not in IDLE_FRAMES:
+                    self.samples.append((now, ident == main, _stack(frame)))
+
+    def summary(self, windows: dict[str, tuple[float, float]], top: int = 12) -> Json:
+        """Per stage: busy seconds of the caller's thread and of the others, and the
+        functions most often on a busy stack (cumulative) or at its top (self)."""
+        result = {}
+        for stage, (a, b) in windows.items():
+            inside = [(is_main, stack) for t, is_main, stack in self.samples if a <= t <= b]
+            cumulative: dict[str, int] = {}
+            innermost: dict[str, int] = {}
+            for _, stack in inside:
+                innermost[stack[0]] = innermost.get(stack[0], 0) + 1
+                for name in set(stack):
+                    if not name.startswith(GENERIC_FRAMES):
+                        cumulative[name] = cumulative.get(name, 0) + 1
+            result[stage] = {
+                "seconds": round(b - a, 2),
+                "busy_main_s": round(self.interval * sum(m for m, _ in inside), 1),
+                "busy_other_threads_s": round(self.interval * sum(not m for m, _ in inside), 1),
+                "cumulative_s": self._top(cumulative, top),
+                "self_s": self._top(innermost, top),
+            }
+        return result
+
+    def _top(self, counts: dict[str, int], top: int) -> dict[str, float]:
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:top]
+        return {name: round(count * self.interval, 1) for name, count in ranked}
+
+
+def _stack(frame) -> tuple[str, ...]:
+    names = []
+    while frame is not None:
+        path = frame.f_code.co_filename
+        short = path.split("site-packages/")[-1].split("/work/main/")[-1]
+        names.append(f"{short}:{frame.f_code.co_name}")
+        frame = frame.f_back
+    return tuple(names)
 
 
 def worker_baseline(job: Json) -> Json:
@@ -530,6 +640,7 @@ def child(kind: str, job: Json, workdir: Path, env: dict[str, str] | None = None
     job_path.write_text(json.dumps(job))
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, str(job_path)]
     start = time.perf_counter()
+    busy_before, children_before = _busy_seconds(), _children_cpu()
     try:
         done = subprocess.run(
             command,
@@ -541,9 +652,29 @@ def child(kind: str, job: Json, workdir: Path, env: dict[str, str] | None = None
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {CHILD_TIMEOUT} s"}
     wall = round(time.perf_counter() - start, 3)
+    own = _children_cpu() - children_before
+    foreign = max(0.0, _busy_seconds() - busy_before - own)
+    shared = {
+        "process_wall": wall,
+        "process_cpu_s": round(own, 1),
+        "foreign_cpu_s": round(foreign, 1),
+        "foreign_cpu_share": round(foreign / (wall * (os.cpu_count() or 1)), 3),
+    }
     if done.returncode != 0:
-        return {"error": f"exit {done.returncode}", "stderr": done.stderr[-3000:], "wall": wall}
-    return json.loads(Path(job["result"]).read_text()) | {"process_wall": wall}
+        return {"error": f"exit {done.returncode}", "stderr": done.stderr[-3000:], **shared}
+    return json.loads(Path(job["result"]).read_text()) | shared
+
+
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (not idle, not waiting for I/O)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def log(message: str) -> None:
@@ -559,7 +690,7 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> Json:
     np.save(paths[1], truth)
     del vectors
     record: Json = {"n": n, "generate_seconds": round(time.perf_counter() - start, 3)}
-    record["ours"] = bench_ours(n, workdir)
+    record["ours"] = bench_ours(n, workdir, args.profile)
     record["baseline"] = bench_baseline(n, args, workdir)
     record["cluster_compare"] = None if args.skip_cluster_compare else bench_compare(n, workdir)
     for path in paths:
@@ -567,7 +698,7 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> Json:
     return record
 
 
-def bench_ours(n: int, workdir: Path) -> Json:
+def bench_ours(n: int, workdir: Path, profile: bool = False) -> Json:
     uri = str(workdir / f"ours_{n}.db")
     job = {"n": n, "workdir": str(workdir), "uri": uri}
     log(f"n={n:,}: prepare (insert into Lite, HNSW COSINE)")
@@ -575,7 +706,7 @@ def bench_ours(n: int, workdir: Path) -> Json:
     if "error" in prepare:
         return {"prepare": prepare}
     log(f"n={n:,}: prepared in {prepare['total']} s; label_collection")
-    label = child("label", job | {"profile": False}, workdir)
+    label = child("label", job | {"profile": profile}, workdir)
     log(f"n={n:,}: label {label.get('total', label.get('error'))} s")
     _remove(Path(uri))
     return {"prepare": prepare, "label": label, "target": target_check(n, label)}
@@ -588,7 +719,7 @@ def target_check(n: int, label: Json) -> Json | None:
     return {
         "seconds": seconds,
         "gib": gib,
-        "time_ok": label["total"] <= seconds,
+        "time_ok": label["total_with_close"] <= seconds,
         "memory_ok": label["peak_rss"] <= gib * GIB,
     }
 
@@ -667,19 +798,23 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def ours_table(results: list[Json]) -> str:
     header = [
         "n",
-        "prepare s (insert)",
+        "prepare s (insert+index)",
         "inspect",
         "read",
         "knn",
         "cluster",
         "write",
         "other",
-        "total s",
+        "label_collection s",
+        "close s",
+        "total s (end to end)",
         "peak RSS GiB",
         "clusters",
         "noise %",
         "ARI all",
         "ARI clustered",
+        "CPU s",
+        "other procs' CPU %",
         "target",
     ]
     rows = []
@@ -688,7 +823,7 @@ def ours_table(results: list[Json]) -> str:
         label = ours.get("label", {"error": "no label run"})
         prepare = secs(ours["prepare"].get("total"))
         if "error" in label:
-            rows.append([f"{record['n']:,}", prepare, *["-"] * 12, label["error"]])
+            rows.append([f"{record['n']:,}", prepare, *["-"] * 16, label["error"]])
             continue
         stage = label["seconds"]
         check = label["check"]
@@ -699,15 +834,23 @@ def ours_table(results: list[Json]) -> str:
                 *(secs(stage.get(s)) for s in ("inspect", "read", "knn", "cluster", "write")),
                 secs(label["other_seconds"]),
                 secs(label["total"]),
+                secs(label["close_seconds"]),
+                secs(label["total_with_close"]),
                 gib(label["peak_rss"]),
                 str(check["clusters"]),
                 f"{100 * check['noise_share']:.1f}",
                 f"{check['ari_all']:.3f}",
                 _maybe(check["ari_clustered"]),
+                secs(label.get("cpu_seconds")),
+                _percent(label.get("foreign_cpu_share")),
                 _target_text(ours.get("target")),
             ]
         )
     return table(header, rows)
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f}"
 
 
 def _maybe(value: float | None) -> str:
@@ -747,6 +890,7 @@ def baseline_table(results: list[Json]) -> str:
         "clusters",
         "noise %",
         "ARI all",
+        "other procs' CPU %",
         "note",
     ]
     rows = []
@@ -756,7 +900,7 @@ def baseline_table(results: list[Json]) -> str:
         n = f"{record['n']:,}"
         if not run or "error" in run:
             note = base.get("skipped") or (run or base.get("prepare", {})).get("error", "?")
-            rows.append([n, base["search"], *["-"] * 11, note])
+            rows.append([n, base["search"], *["-"] * 12, note])
             continue
         stage = run["seconds"]
         read = stage.get("read+search", stage.get("read"))
@@ -781,6 +925,7 @@ def baseline_table(results: list[Json]) -> str:
                 str(run["clusters"]),
                 f"{100 * run['noise_share']:.1f}",
                 f"{run['ari_all']:.3f}",
+                _percent(run.get("foreign_cpu_share")),
                 note,
             ]
         )
@@ -793,6 +938,7 @@ def compare_table(results: list[Json]) -> str:
         "kNN graph s",
         "ours 1st",
         "ours 2nd",
+        "fast_hdbscan import (cold)",
         "fast_hdbscan 1st (cold JIT)",
         "fast 2nd",
         "fast 1st (warm cache)",
@@ -816,6 +962,7 @@ def compare_table(results: list[Json]) -> str:
                 secs(compare["knn"]["seconds"]),
                 secs(ours["first"]),
                 secs(ours["second"]),
+                secs(cold["import"]),
                 secs(cold["first"]),
                 secs(cold["second"]),
                 secs(warm["first"]),
@@ -832,7 +979,8 @@ def compare_table(results: list[Json]) -> str:
 
 def report(results: list[Json], args: argparse.Namespace) -> str:
     parts = [
-        "### label_collection on Milvus Lite (first run, incl. shadow migration)",
+        "### label_collection on Milvus Lite (first run, incl. shadow migration; close = "
+        "stopping Lite, which waits for the background index builds the run queued)",
         ours_table(results),
         "\nPeak RSS within each stage of label_collection (load: between inspect and read)",
         stage_memory_table(results),
@@ -902,6 +1050,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="bench-results/bench_label.json")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-cluster-compare", action="store_true")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample all threads' stacks during label_collection (top functions in the JSON)",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "JOB"), help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

@@ -9,8 +9,9 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
-from conftest import create_table, fingerprint, unique_name
-from pymilvus import DataType
+from conftest import create_table, fingerprint, server_available, unique_name
+from milvus_server import ROOT_TOKEN, start_milvus_server
+from pymilvus import DataType, MilvusClient
 
 from milvus_cluster.cli import main
 
@@ -89,23 +90,42 @@ def test_several_vector_fields_need_a_choice(client, uri):
     index = client.prepare_index_params()
     index.add_index("a", index_type="FLAT", metric_type="L2")
     index.add_index("b", index_type="FLAT", metric_type="L2")
-    client.create_collection(name, schema=schema, index_params=index)
+    try:
+        client.create_collection(name, schema=schema, index_params=index)
+    except Exception as error:
+        pytest.skip(f"this backend has one vector field a collection: {error}")
     result = run("label", "-c", name, "--uri", uri)
     assert_one_line_error(result, "several vector fields", "a, b", "--vector-field")
 
 
-def test_sparse_vectors_are_refused(client, uri):
+def only_vector(client, kind, index_type: str, metric: str, **options) -> str:
+    """A collection whose only vector field is of `kind`, or a skip where the backend
+    cannot make one (Milvus Lite has no binary vectors, Milvus 2.3 no sparse ones)."""
     name = unique_name()
     schema = client.create_schema()
     schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("other", kind, **options)
     index = client.prepare_index_params()
-    index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-    client.create_collection(name, schema=schema, index_params=index)
-    client.insert(name, [{"id": i, "sparse": {i: 1.0}} for i in range(30)])
+    index.add_index("other", index_type=index_type, metric_type=metric)
+    try:
+        client.create_collection(name, schema=schema, index_params=index)
+    except Exception as error:
+        pytest.skip(f"this backend has no {kind.name}: {error}")
+    return name
+
+
+def test_sparse_vectors_are_refused(client, uri):
+    name = only_vector(client, DataType.SPARSE_FLOAT_VECTOR, "SPARSE_INVERTED_INDEX", "IP")
+    client.insert(name, [{"id": i, "other": {i: 1.0}} for i in range(30)])
     assert_one_line_error(run("label", "-c", name, "--uri", uri), "SPARSE_FLOAT_VECTOR")
-    result = run("label", "-c", name, "--uri", uri, "--vector-field", "sparse")
+    result = run("label", "-c", name, "--uri", uri, "--vector-field", "other")
     assert_one_line_error(result, "SPARSE_FLOAT_VECTOR", "dense")
+
+
+def test_binary_vectors_are_refused(client, uri):
+    name = only_vector(client, DataType.BINARY_VECTOR, "BIN_FLAT", "HAMMING", dim=32)
+    client.insert(name, [{"id": i, "other": bytes([i, 0, 0, 1])} for i in range(30)])
+    assert_one_line_error(run("label", "-c", name, "--uri", uri), "BINARY_VECTOR")
 
 
 def test_empty_collection(client, uri):
@@ -167,3 +187,23 @@ def test_lite_file_held_by_another_process(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.skipif(not server_available(), reason="needs the milvus package's server")
+def test_wrong_token_on_a_server_with_authentication(tmp_path):
+    server = start_milvus_server(tmp_path / "auth-server", auth=True)
+    try:
+        client = MilvusClient(server.uri, token=ROOT_TOKEN)
+        table = create_table(client, n=100)
+        before = fingerprint(client, table.name)
+        result = run("label", "-c", table.name, "--uri", server.uri, "--token", "root:wr0ng-pw")
+        assert_one_line_error(result, "refused the connection", "--token")
+        assert "wr0ng" not in result.output
+        assert fingerprint(client, table.name) == before
+        result = run("label", "-c", table.name, "--min-cluster-size", "20", "--json",
+                     env={"MILVUS_URI": server.uri, "MILVUS_TOKEN": ROOT_TOKEN})  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["rows"] == 100
+        client.close()
+    finally:
+        server.stop()

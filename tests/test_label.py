@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import create_table, fingerprint, read_labels
+from conftest import create_table, fingerprint, read_labels, set_label
 from sklearn.metrics import adjusted_rand_score
 
-from milvus_cluster import Parameters, label_collection
+from milvus_cluster import MigrationError, Parameters, label_collection
 
 PARAMS = Parameters(min_cluster_size=20, min_samples=5)
 
@@ -41,8 +41,14 @@ def test_varchar_keys_with_quotes_and_backslashes(client, uri):
     assert all(label is not None for label in labels.values())
 
 
-def test_auto_id_collection_keeps_its_keys_and_auto_id(client, uri):
+def test_auto_id_collection_keeps_its_keys_and_auto_id(client, uri, capabilities):
     table = create_table(client, auto_id=True)
+    if not (capabilities.insert_auto_id or capabilities.upsert_keeps_auto_id):
+        before = fingerprint(client, table.name)
+        with pytest.raises(MigrationError, match="auto_id primary keys"):
+            label_collection(table.name, uri=uri, parameters=PARAMS)
+        assert fingerprint(client, table.name) == before
+        return
     labelled(client, table, uri)
     assert set(read_labels(client, table.name)) == set(table.pks)
     assert client.describe_collection(table.name)["auto_id"] is True
@@ -88,7 +94,7 @@ def test_second_run_updates_in_place(client, uri):
     table = create_table(client)
     labelled(client, table, uri)
     first = read_labels(client, table.name)
-    client.upsert(table.name, [{"id": table.pks[0], "cluster_id": 99}], partial_update=True)
+    set_label(client, table.name, table.pks[0], 99)
     collections = set(client.list_collections())
     result = labelled(client, table, uri)
     assert result.plan.strategy == "in-place"
@@ -116,9 +122,19 @@ def test_labels_filter_in_query_and_search(client, uri):
     assert noise[0]["count(*)"] >= 0
 
 
-def test_dynamic_fields_survive_the_copy(client, uri):
+def test_dynamic_field_takes_the_labels(client, uri):
     table = create_table(client, dynamic=True)
-    labelled(client, table, uri)
+    result = labelled(client, table, uri)
+    assert result.plan.strategy == "dynamic"
+    rows = client.query(table.name, filter='extra == "dyn7"', output_fields=["extra", "cluster_id"])
+    assert len(rows) == 1 and rows[0]["cluster_id"] is not None
+    assert len(client.query(table.name, filter="cluster_id == 0", output_fields=["id"])) >= 100
+
+
+def test_dynamic_fields_survive_a_copy(client, uri):
+    table = create_table(client, dynamic=True)
+    result = labelled(client, table, uri, strategy="shadow")
+    assert result.plan.strategy == "shadow"
     rows = client.query(table.name, filter='extra == "dyn7"', output_fields=["extra"])
     assert len(rows) == 1
 

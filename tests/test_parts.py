@@ -6,15 +6,10 @@ import numpy as np
 import pytest
 from pymilvus import DataType
 
-from milvus_cluster.collection import (
-    CollectionInfo,
-    _index_spec,
-    capabilities_of,
-    choose_vector_field,
-    key_filter,
-    quoted,
-)
+from milvus_cluster.capabilities import capabilities_of
+from milvus_cluster.collection import CollectionInfo
 from milvus_cluster.errors import CollectionError, MigrationError
+from milvus_cluster.fields import choose_vector_field, index_spec, key_filter, quoted
 from milvus_cluster.keys import KeyIndex
 from milvus_cluster.read import check_complete, collect_vectors
 from milvus_cluster.schema import plan
@@ -101,13 +96,15 @@ def test_capabilities_by_version():
 
 
 def test_index_rebuilt_from_its_description():
-    spec = _index_spec({"field_name": "v", "index_name": "v_idx", "index_type": "HNSW",
-                        "metric_type": "COSINE", "M": "16", "efConstruction": "200",
-                        "total_rows": 5, "state": "Finished"})  # fmt: skip
-    assert spec == {"field_name": "v", "index_type": "HNSW", "index_name": "v_idx",
-                    "metric_type": "COSINE", "params": {"params": {"M": "16",
-                    "efConstruction": "200"}}}  # fmt: skip
-    assert "metric_type" not in _index_spec({"field_name": "t", "index_type": "INVERTED",
+    server = index_spec({"field_name": "v", "index_name": "v_idx", "index_type": "HNSW",
+                          "metric_type": "COSINE", "M": "16", "efConstruction": "200",
+                          "total_rows": 5, "state": "Finished"})  # fmt: skip
+    assert server["params"] == {"M": "16", "efConstruction": "200"}
+    assert server["index_name"] == "v_idx" and server["metric_type"] == "COSINE"
+    lite = index_spec({"field_name": "v", "index_type": "HNSW", "metric_type": "L2",
+                       "params": {"M": 8}})  # fmt: skip
+    assert lite["params"] == {"params": {"M": 8}}
+    assert "metric_type" not in index_spec({"field_name": "t", "index_type": "INVERTED",
                                              "metric_type": "NONE"})  # fmt: skip
 
 

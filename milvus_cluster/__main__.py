@@ -1,0 +1,5 @@
+"""`python -m milvus_cluster` runs the command line."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,170 @@
+"""Runs that die half-way, servers that go away, applications that write meanwhile:
+the next run finishes the job and nothing is lost or doubled.
+
+Each run here is a real `python -m milvus_cluster label` process, killed with
+SIGKILL at a named checkpoint (milvus_cluster/faults.py) or paused there while
+the test acts on Milvus.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import create_table, fingerprint, read_labels, release_lite
+from pymilvus import MilvusClient
+
+ARGS = ["--min-cluster-size", "20", "--min-samples", "5"]
+
+
+@contextmanager
+def connected(uri: str, backend: str) -> Iterator[MilvusClient]:
+    """A client for a moment: Milvus Lite lets one process at a time hold its file."""
+    client = MilvusClient(uri)
+    try:
+        yield client
+    finally:
+        client.close()
+        if backend == "lite":
+            release_lite(uri)
+
+
+def label(uri: str, name: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "milvus_cluster", "label", "-c", name, "--uri", uri, *ARGS],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture
+def table(uri, backend):
+    """A collection of 4,500 rows in two partitions (so that copies and writes take
+    several batches), with an alias, and its fingerprint before any run."""
+    with connected(uri, backend) as client:
+        made = create_table(client, n=4_500)
+        recent = made.pks[-1_500:]
+        client.create_partition(made.name, "recent")
+        rows = client.query(made.name, filter=f"id >= {recent[0]}", output_fields=["*"],
+                            limit=2_000)  # fmt: skip
+        client.delete(made.name, filter=f"id >= {recent[0]}")
+        client.insert(made.name, rows, partition_name="recent")
+        client.create_alias(made.name, f"{made.name}_app")
+        made.before = fingerprint(client, made.name)
+    yield made
+    if backend != "lite":
+        with connected(uri, backend) as client:
+            for name in client.list_collections():
+                if name.startswith(made.name):
+                    client.drop_collection(name)
+
+
+def assert_finished(uri: str, backend: str, table) -> None:
+    """Labels on every row, nothing else changed, no leftover copy, aliases on it."""
+    with connected(uri, backend) as client:
+        assert fingerprint(client, table.name) == table.before
+        labels = read_labels(client, table.name)
+        assert len(labels) == 4_500 and None not in labels.values()
+        assert not client.has_collection(f"{table.name}_mc_shadow")
+        alias = client.describe_alias(f"{table.name}_app")["collection_name"]
+        assert alias == table.name
+
+
+@pytest.mark.parametrize(
+    "point", ["copy-batch:1", "copied", "verified", "switch-start", "switch", "switched"]
+)
+def test_killed_during_the_copy_or_the_switch(uri, backend, table, point):
+    killed = label(uri, table.name, MILVUS_CLUSTER_KILL_AT=point)
+    assert killed.returncode == -9, killed.stderr
+    with connected(uri, backend) as client:
+        if point != "switch":  # between its two renames the name does not resolve
+            assert (
+                client.query(table.name, filter="", output_fields=["count(*)"])[0]["count(*)"]
+                == 4_500
+            )
+        backup = f"{table.name}_mc_backup"
+        if client.has_collection(backup):  # the original, whole
+            assert fingerprint(client, backup) == table.before
+    again = label(uri, table.name)
+    assert again.returncode == 0, again.stderr
+    assert_finished(uri, backend, table)
+
+
+@pytest.mark.parametrize("point", ["write-batch:1", "write-batch:2", "written"])
+def test_killed_during_in_place_writes(uri, backend, table, point):
+    assert label(uri, table.name).returncode == 0
+    killed = label(uri, table.name, MILVUS_CLUSTER_KILL_AT=point)
+    assert killed.returncode == -9, killed.stderr
+    again = label(uri, table.name)
+    assert again.returncode == 0, again.stderr
+    assert_finished(uri, backend, table)
+
+
+@contextmanager
+def paused_at(uri: str, name: str, point: str, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    """A label run paused at `point`; it goes on when the block ends."""
+    flag = tmp_path / "paused"
+    env = os.environ | {"MILVUS_CLUSTER_PAUSE_AT": point, "MILVUS_CLUSTER_PAUSE_FILE": str(flag)}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "milvus_cluster", "label", "-c", name, "--uri", uri, *ARGS],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not flag.exists():
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        yield run
+        flag.unlink()
+        run.wait(timeout=600)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+
+
+def test_application_writes_during_the_copy_are_kept(uri, backend, table, tmp_path):
+    if backend == "lite":
+        pytest.skip("Milvus Lite lets one process at a time open its file")
+    client = MilvusClient(uri)
+    with paused_at(uri, table.name, "copied", tmp_path) as run:
+        new = [{"id": 50_000 + i, "vector": table.vectors[i].tolist(), "title": "late",
+                "group": 0, "meta": {}, "tags": []} for i in range(20)]  # fmt: skip
+        client.insert(table.name, new)
+        client.delete(table.name, filter=f"id in {table.pks[:10]}")
+    assert run.returncode == 0, run.stderr.read()
+    ids = {row["id"] for row in client.query(table.name, filter="", output_fields=["id"],
+                                              limit=10_000)}  # fmt: skip
+    assert {row["id"] for row in new} <= ids
+    assert not ids & set(table.pks[:10])
+    assert len(ids) == 4_500 + 20 - 10
+    late = client.query(table.name, filter="title == 'late'", output_fields=["cluster_id"])
+    assert len(late) == 20  # not clustered yet: null, or -2 where fields cannot be null
+    assert all(row["cluster_id"] in (None, -2) for row in late)
+    assert fingerprint(client, table.name) == fingerprint(client, f"{table.name}_mc_backup")
+    client.close()
+
+
+def test_server_stopped_in_the_middle(uri, backend, table, tmp_path, request):
+    if backend != "server":
+        pytest.skip("needs the server the tests start")
+    server = request.getfixturevalue("milvus_server")
+    with paused_at(uri, table.name, "copy-batch:1", tmp_path) as run:
+        server.stop()
+    lines = run.stderr.read().strip().splitlines()
+    assert run.returncode == 1
+    assert lines[-1].startswith("Error: ") and "Milvus" in lines[-1], lines
+    assert "Traceback" not in "\n".join(lines)
+    server.restart()
+    again = label(uri, table.name)
+    assert again.returncode == 0, again.stderr
+    assert_finished(uri, backend, table)
