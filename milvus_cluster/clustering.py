@@ -199,9 +199,9 @@ def _nearest_bridges(
     found: list[tuple[int, int, float]] = []
     while (count := int(component.max()) + 1) > 1:
         largest = int(np.argmax(np.bincount(component)))
-        for piece in range(count):
-            if piece != largest:
-                found.append(_nearest_outside(points, core, component == piece, faiss))
+        candidates = [_nearest_outside(points, core, component == piece, faiss)
+                      for piece in range(count) if piece != largest]  # fmt: skip
+        found.extend(_joining(candidates, component, count))
         ends = np.array([(a, b) for a, b, _ in found])
         merged = coo_matrix(
             (np.ones(len(ends)), (piece_of[ends[:, 0]], piece_of[ends[:, 1]])),
@@ -209,6 +209,29 @@ def _nearest_bridges(
         )
         component = connected_components(merged, directed=False)[1][piece_of]
     return np.array(found, dtype=np.float64)
+
+
+def _joining(
+    candidates: list[tuple[int, int, float]], component: np.ndarray, count: int
+) -> list[tuple[int, int, float]]:
+    """The candidate edges, lightest first, that join components not yet joined.
+
+    Two pieces may each pick an edge to the other; keeping both would close a
+    cycle, and hdbscan's tree code would then count more than n points."""
+    parent = list(range(count))
+
+    def root(piece: int) -> int:
+        while parent[piece] != piece:
+            piece = parent[piece]
+        return piece
+
+    kept = []
+    for a, b, weight in sorted(candidates, key=lambda edge: edge[2]):
+        ra, rb = root(int(component[a])), root(int(component[b]))
+        if ra != rb:
+            parent[ra] = rb
+            kept.append((a, b, weight))
+    return kept
 
 
 def _nearest_outside(

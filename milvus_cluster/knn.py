@@ -169,7 +169,7 @@ def local_knn(
     k = effective_k(len(vectors), k)
     base = np.ascontiguousarray(vectors, dtype=np.float32)
     if metric == "COSINE":
-        base = _normalised(base)
+        base = normalised(base)
     faiss_metric = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
     if len(base) > LOCAL_EXACT_LIMIT:
         index = faiss.IndexHNSWFlat(base.shape[1], 32, faiss_metric)
@@ -212,7 +212,7 @@ def _graph(
     return KnnGraph(indices, distances, metric)
 
 
-def _normalised(vectors: np.ndarray) -> np.ndarray:
+def normalised(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     if np.allclose(norms, 1.0, atol=1e-4):
         return vectors

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -18,6 +18,7 @@ from .collection import CollectionInfo, Milvus
 from .faults import checkpoint
 from .keys import KeyIndex
 from .read import check_complete, collect_vectors
+from .reduce import Reduction, reduce_graph, require_umap
 from .schema import Plan, Requested, plan
 from .write import LabelColumns, write_in_place
 
@@ -33,11 +34,12 @@ class Parameters:
     k: int | None = None  # default: max(2 * min_samples, 16)
     method: SelectionMethod = "eom"
     knn: KnnMethod = "auto"
+    reduce: Reduction | None = None  # topic-model mode: cluster in a UMAP embedding
 
     def resolved(self) -> Parameters:
         min_samples = self.min_samples or min(self.min_cluster_size, 16)
         k = self.k or max(2 * min_samples, 16)
-        return Parameters(self.min_cluster_size, min_samples, k, self.method, self.knn)
+        return replace(self, min_samples=min_samples, k=k)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ def label_collection(
                                 allow_required)  # fmt: skip
                 check_parameters(info.rows, params.k or 0, params.min_cluster_size,
                                  params.min_samples or 0)  # fmt: skip
+                if params.reduce is not None:
+                    require_umap()
             if dry_run:
                 return _result(info, the_plan, params, None, "none", seconds, capabilities, True)
             return _run(milvus, info, the_plan, capabilities, params, seconds, progress)
@@ -116,11 +120,17 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress) -> Lab
     with _timed(seconds, "knn"):
         graph, method = build_graph(milvus, info, vectors.vectors, vectors.pks, params,
                                     _stage(progress, "knn", vectors.n))  # fmt: skip
+    points = vectors.vectors
+    if params.reduce is not None:
+        with _timed(seconds, "reduce"):
+            advance = _stage(progress, "reduce", vectors.n)
+            graph, points = reduce_graph(graph, points, params.reduce)
+            advance(vectors.n)
     with _timed(seconds, "cluster"):
         clustering = cluster_graph(graph, params.min_cluster_size, params.min_samples or 0,
-                                   params.method, vectors=vectors.vectors)  # fmt: skip
+                                   params.method, vectors=points)  # fmt: skip
     columns = LabelColumns(KeyIndex(vectors.pks), clustering.labels, clustering.probabilities)
-    del graph, vectors  # the write stage needs keys and labels only
+    del graph, points, vectors  # the write stage needs keys and labels only
     with _timed(seconds, "write"):
         advance = _stage(progress, "write", len(columns.labels))
         if the_plan.strategy == "shadow":
@@ -137,15 +147,30 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress) -> Lab
     return _result(info, the_plan, params, clustering, method, seconds, capabilities)
 
 
-def read_vectors(milvus: Milvus, info: CollectionInfo, advance: Callable[[int], None]):
-    """Keys and vectors of every row, checked against count(*)."""
+def read_vectors(
+    milvus: Milvus,
+    info: CollectionInfo,
+    advance: Callable[[int], None],
+    also: Sequence[str] = (),
+    each_batch: Callable[[list[dict]], None] | None = None,
+):
+    """Keys and vectors of every row, checked against count(*). Fields named in `also`
+    are read too, for `each_batch` to see (every batch, repeated rows included)."""
     counted = milvus.count(info.name)
-    batches = milvus.iterate(info.name, [info.pk, info.vector_field])
+    batches = milvus.iterate(info.name, [info.pk, info.vector_field, *also])
+    if each_batch is not None:
+        batches = _seen(batches, each_batch)
     vectors = collect_vectors(batches, info.pk, info.vector_field, info.dim, counted, advance)
     check_complete(vectors.n, counted, milvus.count(info.name))
     if info.metric == "IP":
         knn_stage.check_unit_length(vectors.vectors)
     return vectors
+
+
+def _seen(batches: Iterable[list[dict]], each_batch: Callable[[list[dict]], None]):
+    for batch in batches:
+        each_batch(batch)
+        yield batch
 
 
 def build_graph(

@@ -99,6 +99,18 @@ def test_graph_in_several_pieces_is_joined_at_true_distances():
     assert np.allclose(np.sort(edges[:, 2])[-2:], top, rtol=1e-3)
 
 
+def test_pieces_that_pick_each_other_are_joined_once():
+    """Two small pieces, each nearest to the other, must not both add a bridge: a cycle
+    in the tree made hdbscan's code return more labels than rows."""
+    rng = np.random.default_rng(0)
+    points = np.vstack([rng.normal(0, 0.1, (3, 2)), rng.normal(0, 0.1, (3, 2)) + [5, 0],
+                        rng.normal(0, 0.1, (10, 2)) + [100, 0]]).astype(np.float32)  # fmt: skip
+    graph = local_knn(points, 2, "L2")
+    edges, pieces = spanning_tree(graph, core_distances(graph, 1), points)
+    assert pieces >= 3 and len(edges) == len(points) - 1
+    assert len(cluster_graph(graph, 2, 1, vectors=points).labels) == len(points)
+
+
 def test_graph_in_pieces_without_vectors_still_labels_every_row():
     points, truth = make_blobs(
         n_samples=[200, 150, 100], centers=[[0, 0], [1000, 0], [0, 1000]], random_state=3
