@@ -1,6 +1,7 @@
 """The command line: parse options, call one library function, print the result.
 
-Exit codes: 0 done, 1 an error the message explains, 2 a usage error (click).
+Exit codes: 0 done, 1 an error the message explains, 2 a usage error (click), 3 another
+job holds the collection's lock (nothing was done: a scheduler can call it skipped).
 """
 
 from __future__ import annotations
@@ -9,17 +10,25 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
-from .errors import MilvusClusterError
+from .errors import LockHeld, MilvusClusterError
 from .pipeline import LabelResult, Parameters, label_collection
 from .reduce import Reduction, parse_reduction
+
+if TYPE_CHECKING:
+    from .show import ShowResult
+
+LOCK_HELD = 3  # exit code: another job holds the lock
 
 
 class Bars:
@@ -67,7 +76,7 @@ def quiet_pymilvus(verbose: bool) -> None:
     so it is imported first."""
     import pymilvus  # noqa: F401
 
-    for name in ("pymilvus", "pymilvus.milvus_client"):
+    for name in ("pymilvus", "pymilvus.milvus_client", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
 
 
@@ -90,7 +99,9 @@ def reported(command: Callable) -> Callable:
                 "for details."
             )  # fmt: skip
             shown = message.replace(token, "***") if token else message
-            raise click.ClickException(shown) from None
+            exception = click.ClickException(shown)
+            exception.exit_code = LOCK_HELD if isinstance(error, LockHeld) else 1
+            raise exception from None
 
     return wrapper
 
@@ -99,6 +110,7 @@ def reported(command: Callable) -> Callable:
 @click.version_option(package_name="milvus-cluster")
 def main() -> None:
     """Cluster a Milvus collection with HDBSCAN and write the labels back into it."""
+    stop_cleanly_on_sigterm()
 
 
 def clustering_options(command: Callable) -> Callable:
@@ -120,6 +132,15 @@ def clustering_options(command: Callable) -> Callable:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+noise_option = click.option(
+    "--noise",
+    type=click.Choice(["keep", "assign"]),
+    default="keep",
+    show_default=True,
+    help="assign: noise rows close enough to a cluster join it (cluster_prob 0).",
+)
 
 
 def target_options(command: Callable) -> Callable:
@@ -153,6 +174,7 @@ def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
         )
     parameters = Parameters(options.pop("min_cluster_size"), min_samples, k,
                             options.pop("cluster_selection"), options.pop("knn"),
+                            noise=options.pop("noise", "keep"),
                             reduce=options.pop("reduction", None))  # fmt: skip
     options.pop("verbose", None)
     options["prob_field"] = options["prob_field"] or None
@@ -174,6 +196,7 @@ def _reduction(context: click.Context, parameter: click.Parameter, value: str) -
 @main.command()
 @target_options
 @clustering_options
+@noise_option
 @click.option("--reduce", "reduction", default="none", show_default=True, callback=_reduction,
               metavar="none|umap[:DIM]",
               help="Topic-model mode: cluster in a UMAP embedding of DIM dimensions (default "
@@ -189,6 +212,7 @@ def label(as_json: bool, dry_run: bool, **options: Any) -> None:
 @main.command()
 @target_options
 @clustering_options
+@noise_option
 @connection_options
 @reported
 def plan(as_json: bool, **options: Any) -> None:
@@ -219,10 +243,12 @@ def summary(result: LabelResult) -> str:
     more = f" and {len(result.sizes) - 8} more" if len(result.sizes) > 8 else ""
     stages = ", ".join(f"{stage} {s:.1f}" for stage, s in result.seconds.items())
     total = sum(result.seconds.values())
+    verb = "Relabelled" if result.drift else "Labelled"
     lines = [
-        f"Labelled {result.rows:,} rows of {result.requested!r} with {result.plan.label_field!r}.",
+        f"{verb} {result.rows:,} rows of {result.requested!r} with {result.plan.label_field!r}.",
         f"  clusters: {result.clusters}  (sizes {largest or 'none'}{more})",
-        f"  noise:    {result.noise:,} rows ({100 * result.noise_share:.1f} %), label -1",
+        f"  noise:    {result.noise:,} rows ({100 * result.noise_share:.1f} %), label -1"
+        + noise_before(result),
         f"  strategy: {result.plan.strategy} ({result.plan.write}); kNN {result.knn}, k={p.k}, "
         f"min_samples={p.min_samples}, min_cluster_size={p.min_cluster_size}",
     ]
@@ -232,8 +258,13 @@ def summary(result: LabelResult) -> str:
         lines.append(f"  backup:   {result.plan.backup!r} (the collection as it was)")
     if result.pieces > 1:
         lines.append(f"  note:     the kNN graph was in {result.pieces} pieces; they were joined")
+    if result.drift:
+        lines.append(f"  drift:    {result.drift.describe()}")
     lines.append(f"  seconds:  {stages} (total {total:.1f})")
-    lines.append(f'  filter:   filter="{result.plan.label_field} == 0" (the largest cluster)')
+    lines.extend(job_lines(result.run_id, result.catalog, result.took_over))
+    if result.cluster_ids:
+        lines.append(f'  filter:   filter="{result.plan.label_field} == {result.cluster_ids[0]}" '
+                     "(the largest cluster)")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -448,3 +479,204 @@ def ingest(file: str, collection: str, text_template: str | None, text_field: st
     )
     click.echo(f"  fields: {', '.join(f'{n} {t}' for n, t in result.fields.items())}")
     click.echo(f"  next:   milvus-cluster label -c {result.collection} --reduce umap:5")
+
+
+# -- the periodic jobs: assign, relabel, show -----------------------------------
+
+
+def noise_before(result: LabelResult) -> str:
+    if result.parameters.noise != "assign":
+        return ""
+    share = 100 * result.noise_before / result.rows if result.rows else 0.0
+    return f"; {result.noise_before:,} ({share:.1f} %) before --noise assign"
+
+
+def job_lines(run_id: str, catalog: str, took_over: str) -> list[str]:
+    lines = [f"  run:      {run_id} (catalog {catalog!r})"] if run_id else []
+    if took_over:
+        lines.append(f"  lock:     taken over from a job that had stopped: {took_over}")
+    return lines
+
+
+def job_options(command: Callable) -> Callable:
+    """-c, --vector-field, --label-field, --prob-field of the job commands."""
+    options = [
+        click.option("-c", "--collection", required=True,
+                     help="Collection (or alias); jobs on it must use the same name."),
+        click.option("--vector-field", default=None, help="Vector field, if several."),
+        click.option("--label-field", default="cluster_id", show_default=True,
+                     help="INT64 field with the cluster id (-1 = noise)."),
+        click.option("--prob-field", default="cluster_prob", show_default=True,
+                     help="FLOAT field for the membership probability; '' for none."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.command()
+@job_options
+@connection_options
+@reported
+def assign(collection: str, vector_field: str | None, label_field: str, prob_field: str,
+           uri: str, token: str, db_name: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
+    """Label the rows that have no label yet by their nearest labelled rows (no re-clustering)."""
+    from .assign import assign_collection
+
+    bars = Bars(enabled=not as_json)
+    try:
+        result = assign_collection(
+            collection, uri=uri, token=token, db_name=db_name, vector_field=vector_field,
+            label_field=label_field, prob_field=prob_field or None, progress=bars,
+        )  # fmt: skip
+    finally:
+        bars.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    if result.rows == 0:
+        click.echo(f"Every row of {collection!r} has a label; nothing to assign.")
+        return
+    top = sorted(result.by_cluster.items(), key=lambda item: -item[1])
+    gains = ", ".join(f"{cluster} +{rows:,}" for cluster, rows in top[:8])
+    stages = ", ".join(f"{stage} {s:.1f}" for stage, s in result.seconds.items())
+    lines = [
+        f"Assigned {result.rows:,} rows of {collection!r} that had no label: "
+        f"{result.assigned:,} to clusters, {result.noise:,} noise (-1).",
+        f"  clusters: {gains or 'none'}{' …' if len(top) > 8 else ''}",
+        f"  seconds:  {stages} ({result.rows_per_second:,.0f} rows/s)",
+        *job_lines(result.run_id, result.catalog, result.took_over),
+    ]
+    click.echo("\n".join(lines))
+
+
+@main.command()
+@job_options
+@clustering_options
+@noise_option
+@click.option(
+    "--max-changed",
+    type=click.FloatRange(0, 1),
+    default=None,
+    metavar="FRACTION",
+    help="Refuse to write (exit 1) if more than this share of rows would change label.",
+)
+@click.option("--force", is_flag=True, help="Write even beyond --max-changed.")
+@connection_options
+@reported
+def relabel(collection: str, vector_field: str | None, label_field: str, prob_field: str,
+            min_cluster_size: int, min_samples: int | None, k: int | None, knn: str,
+            cluster_selection: str, noise: str, max_changed: float | None, force: bool,
+            uri: str, token: str, db_name: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
+    """Cluster again, keeping the ids of clusters that are still there; report the drift.
+
+    Uses the parameters of the run that made the current clusters; options given here
+    change them."""
+    from .relabel import relabel_collection
+
+    given = {name: value for name, value in [
+        ("min_cluster_size", min_cluster_size), ("min_samples", min_samples), ("k", k),
+        ("knn", knn), ("method", cluster_selection), ("noise", noise)]
+        if click.get_current_context().get_parameter_source(
+            "cluster_selection" if name == "method" else name) != ParameterSource.DEFAULT
+    }  # fmt: skip
+    bars = Bars(enabled=not as_json)
+    try:
+        result = relabel_collection(
+            collection, uri=uri, token=token, db_name=db_name, vector_field=vector_field,
+            label_field=label_field, prob_field=prob_field or None, changes=given,
+            max_changed=max_changed, force=force, progress=bars,
+        )  # fmt: skip
+    finally:
+        bars.close()
+    print_result(result, as_json)
+
+
+@main.command()
+@click.option("-c", "--collection", required=True, help="Collection (or alias) to show.")
+@click.option(
+    "--label-field",
+    default="cluster_id",
+    show_default=True,
+    help="INT64 field with the cluster id.",
+)
+@click.option(
+    "--text-field",
+    default=None,
+    help="VARCHAR field to show member texts from [default: the longest one].",
+)
+@click.option(
+    "--runs",
+    default=5,
+    show_default=True,
+    type=click.IntRange(0),
+    help="How many recent runs to list.",
+)
+@connection_options
+@reported
+def show(collection: str, label_field: str, text_field: str | None, runs: int, uri: str,
+         token: str, db_name: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
+    """The clusters: sizes, exemplars (and their texts), keywords, recent runs, the lock."""
+    from .show import show_collection
+
+    result = show_collection(collection, uri=uri, token=token, db_name=db_name,
+                             label_field=label_field, text_field=text_field, runs=runs)  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    click.echo(describe_show(result))
+
+
+def describe_show(result: ShowResult) -> str:
+    """`show`'s text: a header, one block per cluster, the recent runs, the lock."""
+    share = 100 * result.noise / result.rows if result.rows else 0.0
+    lines = [
+        f"{result.collection!r}: {len(result.clusters)} clusters in {result.rows:,} rows "
+        f"(catalog {result.catalog!r})",
+        f"  noise: {result.noise:,} rows ({share:.1f} %); without a label: "
+        f"{result.unlabelled:,}"
+        + (" (milvus-cluster assign gives them one)" if result.unlabelled else ""),  # fmt: skip
+        f"  {'id':>6}  {'size':>8}  {'share':>6}  exemplars",
+    ]
+    for view in result.clusters:
+        cluster = view.cluster
+        exemplars = ", ".join(str(key) for key in cluster.exemplars)
+        lines.append(f"  {cluster.cluster_id:>6}  {cluster.size:>8,}  {100 * view.share:5.1f}%  "
+                     f"{exemplars}")  # fmt: skip
+        if cluster.keywords:
+            lines.append(f"{'':>28}keywords: {', '.join(cluster.keywords[:8])}")
+        for text in view.texts[:3]:
+            lines.append(f"{'':>28}{shorten(text)}")
+    lines.append("  runs:" if result.runs else "  runs: none")
+    for run in result.runs:
+        seconds = sum(run.seconds.values())
+        counts = ", ".join(f"{k} {v:,}" for k, v in run.counts.items() if isinstance(v, int))
+        lines.append(f"    {run.started[:19]}Z  {run.command:<8} {run.state:<8} "
+                     f"{counts}{f', {seconds:.1f} s' if seconds else ''}"
+                     f"{f'  ({shorten(run.error, 100)})' if run.error else ''}")  # fmt: skip
+    lines.append(f"  lock: {'held by ' + result.lock if result.lock else 'free'}")
+    return "\n".join(lines)
+
+
+def shorten(text: str, width: int = 70) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+class Terminated(MilvusClusterError):
+    """The scheduler stopped the job (SIGTERM)."""
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (a Kubernetes job stopped, `kill`) ends a job like an error: its run row
+    says failed, its lock is released, exit code 1. Without this Python dies on the spot
+    and the lock waits for its lease to run out."""
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise Terminated(
+            "Stopped by SIGTERM; what was written is consistent, and the next run finishes "
+            "the work."
+        )
+
+    with suppress(ValueError):  # only the main thread may set handlers
+        signal.signal(signal.SIGTERM, terminated)

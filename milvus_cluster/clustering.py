@@ -138,8 +138,25 @@ def spanning_tree(
     edges = np.column_stack([tree.row, tree.col, tree_weights]).astype(np.float64)
     pieces, piece_of = _components(edges, n)
     if pieces > 1:
-        edges = np.vstack([edges, bridges(graph, core, piece_of, vectors)])
+        joins = bridges(graph, core, piece_of, vectors)
+        edges = np.vstack([edges, _spanning_bridges(joins, piece_of)])
     return edges[np.argsort(edges[:, 2], kind="stable")], pieces
+
+
+def _spanning_bridges(joins: np.ndarray, piece_of: np.ndarray) -> np.ndarray:
+    """The bridges that join the pieces into one tree, in their order: two pieces that
+    pick each other as nearest give the same bridge twice, and the single-linkage tree
+    needs exactly n - 1 edges."""
+    pairs = np.sort(piece_of[joins[:, :2].astype(np.int64)], axis=1)
+    order = np.lexsort((joins[:, 2], pairs[:, 1], pairs[:, 0]))
+    chosen = order[np.unique(pairs[order], axis=0, return_index=True)[1]]
+    pieces = int(piece_of.max()) + 1
+    weights = np.maximum(joins[chosen, 2], _ZERO)
+    matrix = csr_matrix((weights, (pairs[chosen, 0], pairs[chosen, 1])), shape=(pieces, pieces))
+    tree = coo_matrix(minimum_spanning_tree(matrix))
+    row_of = {(int(p), int(q)): int(i) for (p, q), i in zip(pairs[chosen], chosen)}
+    kept = [row_of[(min(p, q), max(p, q))] for p, q in zip(tree.row, tree.col)]
+    return joins[np.sort(kept)]
 
 
 def _components(edges: np.ndarray, n: int) -> tuple[int, np.ndarray]:

@@ -246,24 +246,7 @@ class Milvus:
         self, info: CollectionInfo, vectors: np.ndarray, limit: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Nearest rows of each query vector, as flat arrays (query index, key, raw distance)."""
-        params: dict[str, Any] = {"metric_type": info.metric}
-        if info.index_type.upper() == "HNSW":
-            params["params"] = {"ef": max(64, 2 * limit)}
-        with self._errors("search", info.name):
-            results = self.client.search(
-                info.name,
-                data=list(vectors),
-                anns_field=info.vector_field,
-                limit=limit,
-                search_params=params,
-                output_fields=[],
-                consistency_level=STRONG,
-            )
-        counts = [len(hits) for hits in results]
-        query_index = np.repeat(np.arange(len(counts)), counts)
-        pks = np.concatenate([np.asarray(hits.ids) for hits in results]) if counts else []
-        raw = np.concatenate([np.asarray(hits.distances, np.float32) for hits in results])
-        return query_index, np.asarray(pks), raw
+        return self.search_where(info, vectors, limit)[:3]
 
     # -- writing -----------------------------------------------------------
 
@@ -358,7 +341,8 @@ class Milvus:
             index_params.add_index(**index)
         with self._errors("create the collection", name):
             self.client.create_collection(name, schema=schema, index_params=index_params,
-                                          properties=properties or {})  # fmt: skip
+                                          properties=properties or {},
+                                          consistency_level=STRONG)  # fmt: skip
 
     def add_field(self, name: str, field: str, kind: str) -> None:
         """A nullable field added to a live collection (Milvus >= 2.6)."""
@@ -433,6 +417,48 @@ class Milvus:
     def set_properties(self, name: str, properties: dict[str, str]) -> None:
         with self._errors("update the collection's properties", name):
             self.client.alter_collection_properties(name, properties=properties)
+
+    # -- the periodic jobs: filtered search, the catalog -------------------
+
+    def search_where(
+        self,
+        info: CollectionInfo,
+        vectors: np.ndarray,
+        limit: int,
+        filter: str = "",
+        output_field: str | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest rows of each query vector among the rows that pass `filter`, as flat
+        arrays (query index, key, raw distance, value of `output_field` or None)."""
+        params: dict[str, Any] = {"metric_type": info.metric}
+        if info.index_type.upper() == "HNSW":
+            params["params"] = {"ef": max(64, 2 * limit)}
+        with self._errors("search", info.name):
+            results = self.client.search(
+                info.name,
+                data=list(vectors),
+                anns_field=info.vector_field,
+                limit=limit,
+                filter=filter,
+                search_params=params,
+                output_fields=[output_field] if output_field else [],
+                consistency_level=STRONG,
+            )
+        counts = [len(hits) for hits in results]
+        query_index = np.repeat(np.arange(len(counts)), counts)
+        pks = np.concatenate([np.asarray(hits.ids) for hits in results]) if counts else []
+        raw = np.concatenate([np.asarray(hits.distances, np.float32) for hits in results])
+        values = [hit["entity"].get(output_field) if output_field else None
+                  for hits in results for hit in hits]  # fmt: skip
+        return query_index, np.asarray(pks), raw, np.asarray(values, dtype=object)
+
+    def create_plain(
+        self, name: str, fields: Sequence[dict[str, Any]], vector_field: str, properties: dict
+    ) -> None:
+        """A small collection of our own, from plain field specs, with a FLAT L2 index on
+        `vector_field` and `properties`. It is left loaded."""
+        index = {"field_name": vector_field, "index_type": "FLAT", "metric_type": "L2"}
+        self.create_collection(name, fields, [index], properties=properties)
 
 
 def _escape_cursor(iterator: Any) -> None:

@@ -13,13 +13,19 @@ import numpy as np
 from . import knn as knn_stage
 from . import shadow
 from .capabilities import Capabilities
+from .catalog import ClusterEntry, IdLedger
 from .clustering import SelectionMethod, check_parameters, cluster_graph
 from .collection import CollectionInfo, Milvus
+from .errors import CollectionError
 from .faults import checkpoint
+from .jobs import Job, parameters_of, run_job
 from .keys import KeyIndex
-from .read import check_complete, collect_vectors
+from .lock import LOCK_TTL, connect
+from .read import check_complete, collect_labels, collect_vectors
 from .reduce import Reduction, reduce_graph, require_umap
 from .schema import Plan, Requested, plan
+from .settle import NoisePolicy, Settled, settle_labels
+from .stable_ids import Drift, DriftGuard, check_drift
 from .write import LabelColumns, write_in_place
 
 KnnMethod = Literal["auto", "milvus", "local"]
@@ -34,12 +40,18 @@ class Parameters:
     k: int | None = None  # default: max(2 * min_samples, 16)
     method: SelectionMethod = "eom"
     knn: KnnMethod = "auto"
+    noise: NoisePolicy = "keep"  # "assign": noise rows close enough to a cluster join it
     reduce: Reduction | None = None  # topic-model mode: cluster in a UMAP embedding
 
     def resolved(self) -> Parameters:
         min_samples = self.min_samples or min(self.min_cluster_size, 16)
         k = self.k or max(2 * min_samples, 16)
         return replace(self, min_samples=min_samples, k=k)
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> Parameters:
+        """Parameters as a run row stores them (unknown keys ignored)."""
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -48,8 +60,8 @@ class LabelResult:
     requested: str
     rows: int
     clusters: int
-    noise: int
-    sizes: list[int]  # rows per cluster, by id (largest first)
+    noise: int  # rows labelled -1 (after the noise policy)
+    sizes: list[int]  # rows per cluster, largest first
     plan: Plan
     parameters: Parameters
     knn: str  # how the graph was built: "milvus" or "local"
@@ -57,6 +69,12 @@ class LabelResult:
     capabilities: Capabilities | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     dry_run: bool = False
+    cluster_ids: list[int] = field(default_factory=list)  # the id of each of `sizes`
+    noise_before: int = 0  # rows HDBSCAN called noise, before the noise policy
+    drift: Drift | None = None  # against the labels before, when there were any
+    run_id: str = ""  # this run's row in the catalog
+    catalog: str = ""
+    took_over: str = ""  # the dead job whose lock this one took over, if any
 
     @property
     def noise_share(self) -> float:
@@ -66,7 +84,16 @@ class LabelResult:
         result = asdict(self)
         result["plan"] = self.plan.as_dict()
         result["noise_share"] = round(self.noise_share, 4)
+        result["noise_share_before"] = round(self.noise_before / self.rows, 4) if self.rows else 0
+        result["drift"] = self.drift.as_dict() if self.drift else None
         return result
+
+    def counts(self) -> dict[str, Any]:
+        """The figures a run row keeps."""
+        changed = self.drift.changed if self.drift else None
+        return {"rows": self.rows, "clusters": self.clusters, "noise": self.noise,
+                "noise_before": self.noise_before, "changed": changed,
+                "strategy": self.plan.strategy}  # fmt: skip
 
 
 def label_collection(
@@ -83,14 +110,19 @@ def label_collection(
     allow_required: bool = False,
     dry_run: bool = False,
     progress: StageProgress | None = None,
+    relabel: DriftGuard | None = None,
+    lock_ttl: float = LOCK_TTL,
 ) -> LabelResult:
     """Cluster `collection` with HDBSCAN on its kNN graph and write the labels into it.
 
     `strategy` and `allow_required` choose how the label field gets in (see
-    schema.py); `dry_run` returns the plan without reading or writing anything."""
+    schema.py); `dry_run` returns the plan without reading or writing anything.
+    Under the collection's lock, recorded in its catalog. Where rows have labels
+    already, clusters keep their ids (stable_ids.py) and the drift is reported;
+    `relabel` (a DriftGuard) requires such labels and refuses too much drift."""
     params = parameters.resolved()
     seconds: dict[str, float] = {}
-    milvus = Milvus.connect(uri, token, db_name)
+    milvus = connect(uri, token, db_name)
     try:
         with _timed(seconds, "inspect"):
             shadow.finish_switch(milvus, collection)
@@ -106,17 +138,31 @@ def label_collection(
                                  params.min_samples or 0)  # fmt: skip
                 if params.reduce is not None:
                     require_umap()
+            if relabel is not None and the_plan.strategy != "in-place":
+                raise CollectionError(
+                    f"{info.requested!r} has no {label_field!r} field yet, so there is nothing "
+                    f"to relabel; label it first: milvus-cluster label -c {info.requested}"
+                )
             if dry_run:
-                return _result(info, the_plan, params, None, "none", seconds, capabilities, True)
-            return _run(milvus, info, the_plan, capabilities, params, seconds, progress)
+                return _result(info, the_plan, params, None, "none", seconds, capabilities,
+                               dry_run=True)  # fmt: skip
+            command = "relabel" if relabel is not None else "label"
+            with run_job(milvus, info, command, parameters_of(params), lock_ttl) as job:
+                result = _run(milvus, info, the_plan, capabilities, params, seconds,
+                              progress, job, relabel)  # fmt: skip
+                job.finish(result.counts(), seconds)
+                return result
     finally:
         milvus.close()
 
 
-def _run(milvus, info, the_plan, capabilities, params, seconds, progress) -> LabelResult:
-    """Read, kNN, cluster, write: the stages that follow a plan."""
+def _run(milvus, info, the_plan, capabilities, params, seconds, progress, job: Job,
+         relabel: DriftGuard | None) -> LabelResult:  # fmt: skip
+    """Read, kNN, cluster (and settle the ids), write: the stages that follow a plan."""
     with _timed(seconds, "read"):
         vectors = read_vectors(milvus, info, _stage(progress, "read", info.rows))
+        keys = KeyIndex(vectors.pks)
+        previous = read_previous(milvus, info, the_plan, keys)
     with _timed(seconds, "knn"):
         graph, method = build_graph(milvus, info, vectors.vectors, vectors.pks, params,
                                     _stage(progress, "knn", vectors.n))  # fmt: skip
@@ -129,10 +175,20 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress) -> Lab
     with _timed(seconds, "cluster"):
         clustering = cluster_graph(graph, params.min_cluster_size, params.min_samples or 0,
                                    params.method, vectors=points)  # fmt: skip
-    columns = LabelColumns(KeyIndex(vectors.pks), clustering.labels, clustering.probabilities)
+        # Before the label field exists no row has an id to keep: ids start at 0 again,
+        # even where a catalog outlived an earlier collection of the same name.
+        ledger = job.catalog.ledger() if previous is not None else IdLedger()
+        settled = settle_labels(
+            graph, clustering, vectors.vectors, vectors.pks, previous, ledger,
+            params.min_samples or 0, params.noise,
+        )  # fmt: skip
     del graph, points, vectors  # the write stage needs keys and labels only
+    check_drift(settled.drift, relabel)
+    columns = LabelColumns(keys, settled.labels, settled.probabilities)
     with _timed(seconds, "write"):
-        advance = _stage(progress, "write", len(columns.labels))
+        job.check()
+        job.catalog.save_ledger(settled.ledger)  # fresh ids are spent before a row has one
+        advance = checked(job, _stage(progress, "write", len(columns.labels)))
         if the_plan.strategy == "shadow":
             shadow.migrate(milvus, info, the_plan, columns, capabilities.scalar_index, advance)
         else:
@@ -144,7 +200,30 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress) -> Lab
             if the_plan.strategy != "dynamic":  # a dynamic key has no index of its own
                 milvus.ensure_scalar_index(info.name, the_plan.label_field,
                                            capabilities.scalar_index)  # fmt: skip
-    return _result(info, the_plan, params, clustering, method, seconds, capabilities)
+        job.catalog.replace_clusters([ClusterEntry.of(s, job.run_id) for s in settled.summaries])
+    return _result(info, the_plan, params, settled, method, seconds, capabilities, job,
+                   clustering.pieces)  # fmt: skip
+
+
+def read_previous(
+    milvus: Milvus, info: CollectionInfo, the_plan: Plan, keys: KeyIndex
+) -> np.ndarray | None:
+    """The label each row read has now (UNLABELLED where null), aligned with `keys`;
+    None while the collection has no label field."""
+    if the_plan.strategy != "in-place":
+        return None
+    batches = milvus.iterate(info.name, [info.pk, the_plan.label_field])
+    return collect_labels(batches, info.pk, the_plan.label_field, keys)
+
+
+def checked(job: Job, advance: Callable[[int], None]) -> Callable[[int], None]:
+    """A progress callback that also stops the job when it has lost its lock."""
+
+    def advance_checked(rows: int) -> None:
+        job.check()
+        advance(rows)
+
+    return advance_checked
 
 
 def read_vectors(
@@ -211,23 +290,31 @@ def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
 
 
 def _result(
-    info, the_plan, params, clustering, method, seconds, capabilities, dry_run=False
-) -> LabelResult:
-    sizes = clustering.sizes.tolist() if clustering is not None else []
+    info, the_plan, params, settled: Settled | None, method, seconds,
+    capabilities: Capabilities | None, job: Job | None = None, pieces: int = 0,
+    dry_run: bool = False,
+) -> LabelResult:  # fmt: skip
+    summaries = settled.summaries if settled is not None else []
     return LabelResult(
         collection=info.name
         if the_plan.swap_names or the_plan.strategy != "shadow"
         else (the_plan.shadow or info.name),
         requested=info.requested,
-        rows=len(clustering.labels) if clustering is not None else info.rows,
-        clusters=len(sizes),
-        noise=clustering.noise if clustering is not None else 0,
-        sizes=sizes,
+        rows=len(settled.labels) if settled is not None else info.rows,
+        clusters=len(summaries),
+        noise=settled.noise if settled is not None else 0,
+        sizes=[summary.size for summary in summaries],
         plan=the_plan,
         parameters=params,
         knn=method,
-        pieces=clustering.pieces if clustering is not None else 0,
+        pieces=pieces,
         capabilities=capabilities,
         seconds=seconds,
         dry_run=dry_run,
+        cluster_ids=[summary.cluster_id for summary in summaries],
+        noise_before=settled.noise_before if settled is not None else 0,
+        drift=settled.drift if settled is not None else None,
+        run_id=job.run_id if job else "",
+        catalog=job.catalog.name if job else "",
+        took_over=job.took_over if job else "",
     )

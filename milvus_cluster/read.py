@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CollectionError
-from .keys import as_key_array, unique_keys
+from .keys import KeyIndex, as_key_array, unique_keys
 
 
 @dataclass(frozen=True)
@@ -82,3 +82,21 @@ def check_complete(read: int, counted_before: int, counted_after: int) -> None:
             f"({counted_before} before reading); it changed during the read or the "
             "iterator lost rows; run the command again."
         )
+
+
+UNLABELLED = -2  # a row whose label field is null: new since the last run
+
+
+def collect_labels(
+    batches: Iterable[list[dict]], pk_field: str, label_field: str, keys: KeyIndex
+) -> np.ndarray:
+    """The label of each of `keys`'s rows, from batches of {pk, label} rows: (n,) int64,
+    UNLABELLED where the label is null or the row was not in the batches."""
+    labels = np.full(len(keys), UNLABELLED, dtype=np.int64)
+    for batch in batches:
+        rows = keys.rows([row[pk_field] for row in batch])
+        values = np.array([UNLABELLED if row.get(label_field) is None else row[label_field]
+                           for row in batch], dtype=np.int64)  # fmt: skip
+        known = rows >= 0
+        labels[rows[known]] = values[known]
+    return labels

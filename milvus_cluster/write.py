@@ -79,15 +79,20 @@ def _partial_upserts(milvus, info, plan, columns, progress) -> int:
     it names), leaving out keys deleted since the read."""
     written = 0
     for partition, pks in _keys_by_partition(milvus, info, columns):
-        for start in range(0, len(pks), WRITE_BATCH):
-            batch = pks[start : start + WRITE_BATCH]
-            rows = with_labels([{info.pk: pk} for pk in batch], info.pk, columns, plan)
-            _upsert_existing(milvus, info, rows, partition)
-            checkpoint("write-batch")
-            written += len(rows)
-            if progress:
-                progress(len(rows))
+        written += _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
     return written
+
+
+def _upsert_labels(milvus, info, plan, columns, pks: list, partition, progress) -> int:
+    """Key + label rows for `pks`, all of them in `partition`, a batch at a time."""
+    for start in range(0, len(pks), WRITE_BATCH):
+        batch = pks[start : start + WRITE_BATCH]
+        rows = with_labels([{info.pk: pk} for pk in batch], info.pk, columns, plan)
+        _upsert_existing(milvus, info, rows, partition)
+        checkpoint("write-batch")
+        if progress:
+            progress(len(rows))
+    return len(pks)
 
 
 def _keys_by_partition(milvus, info, columns) -> list[tuple[str | None, list]]:
@@ -144,3 +149,32 @@ def check_keys_kept(milvus: Milvus, name: str, pk: str, expected: np.ndarray) ->
             "gone (this server's upsert on auto_id collections makes new keys); use "
             "--strategy shadow, and restore the rows from a backup."
         )
+
+
+def write_some(
+    milvus: Milvus,
+    info: CollectionInfo,
+    plan: Plan,
+    columns: LabelColumns,
+    partition: str | None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write the labels of `columns`'s keys only, rows that are all in `partition`
+    (None: no manual partitions); every other row is left as it is. For `assign`;
+    the caller flushes."""
+    pks = columns.keys.pks.tolist()
+    if plan.write == "partial upsert":
+        written = _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
+    else:
+        written = 0
+        skip = milvus.function_outputs(info.name)
+        for start in range(0, len(pks), WRITE_BATCH):
+            keys = key_filter(info.pk, info.pk_type, pks[start : start + WRITE_BATCH])
+            for batch in milvus.iterate(info.name, ["*"], filter=keys, partition=partition):
+                rows = [{k: v for k, v in row.items() if k not in skip} for row in batch]
+                milvus.upsert(info.name, with_labels(rows, info.pk, columns, plan), partial=False,
+                              partition=partition)  # fmt: skip
+                written += len(rows)
+                if progress:
+                    progress(len(rows))
+    return written

@@ -121,6 +121,20 @@ def test_graph_in_pieces_without_vectors_still_labels_every_row():
     assert np.all(np.isfinite(found.probabilities))
 
 
+def test_pieces_that_pick_each_other_are_bridged_once():
+    """Two pairs of blobs, each blob nearest to its partner: both pieces of a pair pick
+    the same bridge; the tree still has n - 1 edges and every row one label."""
+    centers = [[0, 0], [60, 0], [5000, 0], [5060, 0]]
+    points, truth = make_blobs(n_samples=[150] * 4, centers=centers, random_state=1)
+    points = points.astype(np.float32)
+    graph = local_knn(points, 8, "L2")
+    edges, pieces = spanning_tree(graph, core_distances(graph, 4), points)
+    assert pieces == 4 and len(edges) == len(points) - 1
+    found = cluster_graph(graph, 20, 4, vectors=points)
+    assert len(found.labels) == len(points)
+    assert adjusted_rand_score(truth, found.labels) == 1.0
+
+
 def test_fragmented_graph_with_vectors_matches_hdbscan():
     """Digits with k = 6 fall into pieces; joined exactly, the labels agree again."""
     points = digits()
