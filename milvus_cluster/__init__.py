@@ -15,8 +15,13 @@ from .errors import (
     ParameterError,
     WriteError,
 )
+from .extras import MissingExtra
+from .ingest import IngestResult, ingest_file
+from .keywords import cluster_keywords
 from .knn import KnnGraph, local_knn
 from .pipeline import LabelResult, Parameters, label_collection
+from .plot import MapResult, plot_collection
+from .reduce import Reduction
 from .schema import Plan
 
 __all__ = [
@@ -24,16 +29,23 @@ __all__ = [
     "CollectionError",
     "CollectionInfo",
     "ConnectionFailed",
+    "IngestResult",
     "KnnGraph",
     "LabelResult",
     "LockHeld",
+    "MapResult",
     "MigrationError",
     "MilvusClusterError",
+    "MissingExtra",
     "ParameterError",
     "Parameters",
     "Plan",
+    "Reduction",
     "WriteError",
     "cluster_graph",
+    "cluster_keywords",
+    "ingest_file",
     "label_collection",
     "local_knn",
+    "plot_collection",
 ]

@@ -1,4 +1,4 @@
-"""`python -m milvus_cluster` runs the command line."""
+"""`python -m milvus_cluster` runs the command line, as `milvus-cluster` does."""
 
 from .cli import main
 

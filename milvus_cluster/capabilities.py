@@ -89,7 +89,7 @@ def probe(milvus: Milvus) -> Capabilities:
     except MilvusClusterError:
         return inferred
     finally:
-        for name in (scratch, scratch + "_auto", scratch + "_keys"):
+        for name in (scratch, scratch + "_auto", scratch + "_keys", scratch + "_default"):
             with suppress(MilvusClusterError):
                 if milvus.has(name):
                     milvus.drop(name)
@@ -113,9 +113,11 @@ def _works(attempt: Callable[[], Any]) -> bool:
 
 def _probe(milvus: Milvus, inferred: Capabilities, scratch: str) -> Capabilities:
     pk = _field("id", "INT64", is_primary=True)
-    nullable = _works(lambda: milvus.create_collection(
+    # Milvus 2.3 accepts nullable=True and drops it silently: a row without the field tells.
+    created = _works(lambda: milvus.create_collection(
         scratch, [pk, *_VECTOR, _field("n", "INT64", nullable=True)], _INDEX))  # fmt: skip
-    if not nullable:
+    nullable = created and _works(lambda: milvus.insert(scratch, [{"id": 3, "v": [1.0, 1.0]}]))
+    if not created:
         milvus.create_collection(scratch, [pk, *_VECTOR, _field("n", "INT64")], _INDEX)
     milvus.insert(scratch, [{"id": 1, "v": [0.0, 1.0], "n": 0}, {"id": 2, "v": [1.0, 0.0], "n": 0}])
     partial = _works(lambda: milvus.upsert(scratch, [{"id": 1, "n": 7}], partial=True))
@@ -128,7 +130,7 @@ def _probe(milvus: Milvus, inferred: Capabilities, scratch: str) -> Capabilities
     return replace(
         inferred,
         nullable=nullable,
-        default_value=nullable or inferred.default_value,
+        default_value=nullable or _default_value(milvus, scratch + "_default"),
         add_field=add_field,
         partial_upsert=partial,
         upsert_keeps_auto_id=_upsert_keeps_auto_id(milvus, scratch + "_auto"),
@@ -136,6 +138,16 @@ def _probe(milvus: Milvus, inferred: Capabilities, scratch: str) -> Capabilities
         scalar_index=index,
         probed=True,
     )
+
+
+def _default_value(milvus: Milvus, scratch: str) -> bool:
+    pk = _field("id", "INT64", is_primary=True)
+    with_default = _field("n", "INT64", default_value=-2)
+    if not _works(lambda: milvus.create_collection(scratch, [pk, *_VECTOR, with_default], _INDEX)):
+        return False
+    if not _works(lambda: milvus.insert(scratch, [{"id": 1, "v": [0.0, 1.0]}])):
+        return False
+    return [row["n"] for row in milvus.query(scratch, "", ["n"])] == [-2]
 
 
 def _upsert_keeps_auto_id(milvus: Milvus, scratch: str) -> bool:

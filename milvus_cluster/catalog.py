@@ -18,8 +18,8 @@ told apart by `kind` and keyed by `key`:
 
 Every row carries every field (servers before 2.5 have no nullable fields); fields a
 kind does not use hold zeros and empty values. JSON fields hold objects (Milvus 2.3
-takes no other JSON): exemplars {"keys": [...]}, keywords {"words": [...]}, so that
-`json_contains(keywords["words"], "tax")` finds a cluster by a keyword. Reads are
+takes no JSON array): exemplars {"items": [...]}, keywords {"items": [...]}, so that
+`json_contains(keywords["items"], "tax")` finds a cluster by a keyword. Reads are
 Strong (collection.py): a job reads back what it has just written, which the lock
 relies on.
 """
@@ -149,9 +149,8 @@ class Catalog:
             if dim is None:
                 return None
             specs = FIELDS + [{"name": "centroid", "type": "FLOAT_VECTOR", "dim": dim}]
-            index = {"field_name": "centroid", "index_type": "FLAT", "metric_type": "L2"}
             try:
-                milvus.create_collection(name, specs, [index], properties={CATALOG_OF: collection})
+                milvus.create_plain(name, specs, "centroid", {CATALOG_OF: collection})
             except MilvusClusterError:
                 if not milvus.has(name):  # else another job created it a moment ago
                     raise
@@ -165,8 +164,9 @@ class Catalog:
 
     def _row(self, key: str, kind: str, **values: Any) -> dict[str, Any]:
         row = {"key": key, "kind": kind, "cluster_id": -1, "size": 0, "scale": 0.0,
-               "exemplars": {"keys": []}, "keywords": {"words": []}, "run_id": "", "state": "",
-               "data": {}, "centroid": [0.0] * self.dim}  # fmt: skip
+               "exemplars": {"items": []}, "keywords": {"items": []}, "run_id": "",
+               "state": "", "data": {},
+               "centroid": [0.0] * self.dim}  # fmt: skip
         return row | values
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
@@ -218,7 +218,7 @@ class Catalog:
         return self._row(
             f"cluster:{entry.cluster_id}", "cluster", cluster_id=entry.cluster_id,
             size=entry.size, scale=float(entry.scale),
-            exemplars={"keys": _plain(entry.exemplars)}, keywords={"words": list(keywords)},
+            exemplars={"items": _plain(entry.exemplars)}, keywords={"items": list(keywords)},
             run_id=entry.run_id,
             centroid=np.asarray(entry.centroid, dtype=np.float32).tolist(),
         )  # fmt: skip
@@ -292,11 +292,16 @@ def _entry(row: dict[str, Any]) -> ClusterEntry:
         cluster_id=int(row["cluster_id"]),
         size=int(row["size"]),
         centroid=np.asarray(row["centroid"], dtype=np.float32),
-        exemplars=tuple((row["exemplars"] or {}).get("keys", ())),
+        exemplars=_items(row["exemplars"]),
         scale=float(row["scale"]),
         run_id=row["run_id"],
-        keywords=tuple((row["keywords"] or {}).get("words", ())),
+        keywords=_items(row["keywords"]),
     )
+
+
+def _items(value: Any) -> tuple[Any, ...]:
+    """A list kept in a JSON field: wrapped in an object, as Milvus 2.3 takes no JSON array."""
+    return tuple((value or {}).get("items", ()) if isinstance(value, dict) else value or ())
 
 
 def _resized(entry: ClusterEntry, size: int) -> ClusterEntry:

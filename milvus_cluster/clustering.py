@@ -138,25 +138,8 @@ def spanning_tree(
     edges = np.column_stack([tree.row, tree.col, tree_weights]).astype(np.float64)
     pieces, piece_of = _components(edges, n)
     if pieces > 1:
-        joins = bridges(graph, core, piece_of, vectors)
-        edges = np.vstack([edges, _spanning_bridges(joins, piece_of)])
+        edges = np.vstack([edges, bridges(graph, core, piece_of, vectors)])
     return edges[np.argsort(edges[:, 2], kind="stable")], pieces
-
-
-def _spanning_bridges(joins: np.ndarray, piece_of: np.ndarray) -> np.ndarray:
-    """The bridges that join the pieces into one tree, in their order: two pieces that
-    pick each other as nearest give the same bridge twice, and the single-linkage tree
-    needs exactly n - 1 edges."""
-    pairs = np.sort(piece_of[joins[:, :2].astype(np.int64)], axis=1)
-    order = np.lexsort((joins[:, 2], pairs[:, 1], pairs[:, 0]))
-    chosen = order[np.unique(pairs[order], axis=0, return_index=True)[1]]
-    pieces = int(piece_of.max()) + 1
-    weights = np.maximum(joins[chosen, 2], _ZERO)
-    matrix = csr_matrix((weights, (pairs[chosen, 0], pairs[chosen, 1])), shape=(pieces, pieces))
-    tree = coo_matrix(minimum_spanning_tree(matrix))
-    row_of = {(int(p), int(q)): int(i) for (p, q), i in zip(pairs[chosen], chosen)}
-    kept = [row_of[(min(p, q), max(p, q))] for p, q in zip(tree.row, tree.col)]
-    return joins[np.sort(kept)]
 
 
 def _components(edges: np.ndarray, n: int) -> tuple[int, np.ndarray]:
@@ -216,9 +199,9 @@ def _nearest_bridges(
     found: list[tuple[int, int, float]] = []
     while (count := int(component.max()) + 1) > 1:
         largest = int(np.argmax(np.bincount(component)))
-        for piece in range(count):
-            if piece != largest:
-                found.append(_nearest_outside(points, core, component == piece, faiss))
+        candidates = [_nearest_outside(points, core, component == piece, faiss)
+                      for piece in range(count) if piece != largest]  # fmt: skip
+        found.extend(_joining(candidates, component, count))
         ends = np.array([(a, b) for a, b, _ in found])
         merged = coo_matrix(
             (np.ones(len(ends)), (piece_of[ends[:, 0]], piece_of[ends[:, 1]])),
@@ -226,6 +209,29 @@ def _nearest_bridges(
         )
         component = connected_components(merged, directed=False)[1][piece_of]
     return np.array(found, dtype=np.float64)
+
+
+def _joining(
+    candidates: list[tuple[int, int, float]], component: np.ndarray, count: int
+) -> list[tuple[int, int, float]]:
+    """The candidate edges, lightest first, that join components not yet joined.
+
+    Two pieces may each pick an edge to the other; keeping both would close a
+    cycle, and hdbscan's tree code would then count more than n points."""
+    parent = list(range(count))
+
+    def root(piece: int) -> int:
+        while parent[piece] != piece:
+            piece = parent[piece]
+        return piece
+
+    kept = []
+    for a, b, weight in sorted(candidates, key=lambda edge: edge[2]):
+        ra, rb = root(int(component[a])), root(int(component[b]))
+        if ra != rb:
+            parent[ra] = rb
+            kept.append((a, b, weight))
+    return kept
 
 
 def _nearest_outside(

@@ -8,17 +8,17 @@ with a message for people, never as `<MilvusException: (code=…)>`.
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .capabilities import Capabilities
-from .errors import CollectionError, ConnectionFailed, MilvusClusterError
+from .errors import CollectionError, MilvusClusterError
+from .failures import check_lite_path, connect_error, is_lite, redact, translated
 from .fields import choose_vector_field, index_spec, metric_of, quoted, type_name
 from .knn import Metric
 
@@ -53,16 +53,6 @@ class CollectionInfo:
         return self.requested != self.name
 
 
-def is_lite(uri: str) -> bool:
-    """A local path (not a URL) is an embedded Milvus Lite database file."""
-    return "://" not in uri
-
-
-def redact(uri: str) -> str:
-    """The URI without credentials, fit to print."""
-    return re.sub(r"//[^/@]*@", "//***@", uri)
-
-
 _PROBED: dict[tuple[str, str], Capabilities] = {}
 
 
@@ -80,12 +70,12 @@ class Milvus:
         from pymilvus import MilvusClient
 
         if is_lite(uri):
-            _check_lite_path(uri)
+            check_lite_path(uri)
         try:
             client = MilvusClient(uri=uri, token=token, db_name=db_name, timeout=timeout)
             client.list_collections()  # a wrong database only shows at the first call
         except Exception as error:  # pymilvus raises several kinds here
-            raise _connect_error(error, uri, db_name) from error
+            raise connect_error(error, uri, db_name) from error
         return cls(client, uri, db_name)
 
     def close(self) -> None:
@@ -99,7 +89,7 @@ class Milvus:
         except MilvusClusterError:
             raise
         except Exception as error:
-            raise _translated(error, action, name, self) from error
+            raise translated(error, action, name, self.uri, self.db_name) from error
 
     # -- describing --------------------------------------------------------
 
@@ -141,8 +131,16 @@ class Milvus:
             return str(state).endswith("Loaded") and "NotLoad" not in str(state)
 
     def load(self, name: str) -> None:
-        with self._errors("load the collection", name):
-            self.client.load_collection(name)
+        for attempt in range(3):
+            try:
+                with self._errors("load the collection", name):
+                    self.client.load_collection(name)
+                return
+            except MilvusClusterError:
+                # Milvus Lite can read an index file its background build is still writing.
+                if not self.lite or attempt == 2:
+                    raise
+                time.sleep(1 + attempt)
 
     def release(self, name: str) -> None:
         with self._errors("release the collection", name):
@@ -343,7 +341,8 @@ class Milvus:
             index_params.add_index(**index)
         with self._errors("create the collection", name):
             self.client.create_collection(name, schema=schema, index_params=index_params,
-                                          properties=properties or {})  # fmt: skip
+                                          properties=properties or {},
+                                          consistency_level=STRONG)  # fmt: skip
 
     def add_field(self, name: str, field: str, kind: str) -> None:
         """A nullable field added to a live collection (Milvus >= 2.6)."""
@@ -419,7 +418,7 @@ class Milvus:
         with self._errors("update the collection's properties", name):
             self.client.alter_collection_properties(name, properties=properties)
 
-    # -- the periodic jobs -------------------------------------------------
+    # -- the periodic jobs: filtered search, the catalog -------------------
 
     def search_where(
         self,
@@ -453,6 +452,14 @@ class Milvus:
                   for hits in results for hit in hits]  # fmt: skip
         return query_index, np.asarray(pks), raw, np.asarray(values, dtype=object)
 
+    def create_plain(
+        self, name: str, fields: Sequence[dict[str, Any]], vector_field: str, properties: dict
+    ) -> None:
+        """A small collection of our own, from plain field specs, with a FLAT L2 index on
+        `vector_field` and `properties`. It is left loaded."""
+        index = {"field_name": vector_field, "index_type": "FLAT", "metric_type": "L2"}
+        self.create_collection(name, fields, [index], properties=properties)
+
 
 def _escape_cursor(iterator: Any) -> None:
     """pymilvus (up to 3.0.2 at least) pages a query iterator with `pk > "<last key>"`
@@ -474,113 +481,3 @@ def _escape_cursor(iterator: Any) -> None:
             iterator._next_id = last
 
     iterator._QueryIterator__setup_next_expr = escaped_cursor
-
-
-def _check_lite_path(uri: str) -> None:
-    path = Path(uri).expanduser()
-    if not path.name.endswith(".db"):
-        raise ConnectionFailed(
-            f"--uri {uri!r} is neither a Milvus Lite file ending in .db nor a URL like "
-            "http://host:19530; check --uri or MILVUS_URI."
-        )
-    if not path.parent.is_dir():
-        raise ConnectionFailed(
-            f"The folder of the Milvus Lite file {uri!r} does not exist; create it or check --uri."
-        )
-
-
-def _message(error: Exception) -> str:
-    """pymilvus's own text, without its `<MilvusException: (code=…)>` wrapping."""
-    text = getattr(error, "message", "")
-    if not text and callable(getattr(error, "details", None)):
-        text = error.details()  # a raw gRPC error
-    text = str(text or error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-def _connect_error(error: Exception, uri: str, db_name: str) -> MilvusClusterError:
-    text = _message(error).lower()
-    if "database" in text and ("not found" in text or "not exist" in text):
-        return ConnectionFailed(
-            f"Database {db_name!r} does not exist at {redact(uri)}; check --db-name."
-        )
-    if _is_auth(text):
-        return ConnectionFailed(
-            f"Milvus at {redact(uri)} refused the credentials; check --token or MILVUS_TOKEN."
-        )
-    if is_lite(uri) and _held_elsewhere(uri):
-        return ConnectionFailed(
-            f"The Milvus Lite file {uri!r} is held open by another process (Milvus Lite keeps "
-            "its file for as long as the process that opened it runs); stop that process or "
-            "use another file."
-        )
-    if is_lite(uri):
-        return ConnectionFailed(f"Milvus Lite could not open {uri!r}: {_message(error)}")
-    if _answers(uri):
-        return ConnectionFailed(
-            f"Milvus at {redact(uri)} answers but refused the connection; check --token (or "
-            "MILVUS_TOKEN) and --db-name."
-        )
-    return ConnectionFailed(
-        f"Cannot reach Milvus at {redact(uri)}; check --uri (or MILVUS_URI) and that the "
-        "server is running."
-    )
-
-
-def _answers(uri: str) -> bool:
-    """Whether something listens at the URI's host and port. pymilvus reports a refused
-    token exactly as an unreachable server; this tells the two apart."""
-    import socket
-    from urllib.parse import urlparse
-
-    parsed = urlparse(uri)
-    try:
-        port = parsed.port or (443 if parsed.scheme == "https" else 19530)
-        with socket.create_connection((parsed.hostname or "localhost", port), timeout=3):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
-def _held_elsewhere(uri: str) -> bool:
-    """Whether another process holds the Milvus Lite file's lock. Milvus Lite logs the
-    reason and raises only "Open local milvus failed", so we look ourselves."""
-    import fcntl
-
-    lock = Path(uri).expanduser() / "LOCK"
-    if not lock.exists():
-        return False
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
-
-
-def _is_auth(text: str) -> bool:
-    return any(w in text for w in ("auth", "credential", "token", "password", "permission"))
-
-
-def _translated(error: Exception, action: str, name: str, milvus: Milvus) -> MilvusClusterError:
-    text = _message(error)
-    lower = text.lower()
-    where = f" {name!r}" if name else ""
-    if "collection" in lower and any(
-        w in lower for w in ("not found", "does not exist", "can't find")
-    ):
-        return CollectionError(
-            f"Collection{where} does not exist in database {milvus.db_name!r}; check -c."
-        )
-    if _is_auth(lower):
-        return ConnectionFailed(
-            f"Milvus at {redact(milvus.uri)} refused the credentials; check --token or "
-            "MILVUS_TOKEN."
-        )
-    if any(w in lower for w in ("unavailable", "connect", "deadline", "closed channel")):
-        return ConnectionFailed(
-            f"Lost Milvus at {redact(milvus.uri)} while trying to {action}; check that the "
-            "server is running and run the command again (it finishes the job)."
-        )
-    return MilvusClusterError(f"Milvus refused to {action}{where}: {text}")

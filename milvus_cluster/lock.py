@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, now, seconds_since
-from .collection import Milvus, is_lite
+from .collection import Milvus
 from .errors import ConnectionFailed, LockHeld, MilvusClusterError
+from .failures import is_lite
 
 LOCK_TTL = 120.0  # seconds a lease lasts without a heartbeat
 SETTLE_LITE = 0.2  # in one process (threads); Lite answers a write after applying it

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
@@ -19,9 +19,10 @@ from .collection import CollectionInfo, Milvus
 from .errors import CollectionError
 from .faults import checkpoint
 from .jobs import Job, parameters_of, run_job
-from .keys import KeyIndex
+from .keys import KeyIndex, as_key_array
 from .lock import LOCK_TTL, connect
-from .read import check_complete, collect_labels, collect_vectors
+from .read import Vectors, aligned_labels, check_complete, collect_vectors, label_array
+from .reduce import Reduction, reduce_graph, require_umap
 from .schema import Plan, Requested, plan
 from .settle import NoisePolicy, Settled, settle_labels
 from .stable_ids import Drift, DriftGuard, check_drift
@@ -40,6 +41,7 @@ class Parameters:
     method: SelectionMethod = "eom"
     knn: KnnMethod = "auto"
     noise: NoisePolicy = "keep"  # "assign": noise rows close enough to a cluster join it
+    reduce: Reduction | None = None  # topic-model mode: cluster in a UMAP embedding
 
     def resolved(self) -> Parameters:
         min_samples = self.min_samples or min(self.min_cluster_size, 16)
@@ -49,7 +51,10 @@ class Parameters:
     @classmethod
     def of(cls, values: dict[str, Any]) -> Parameters:
         """Parameters as a run row stores them (unknown keys ignored)."""
-        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        if isinstance(known.get("reduce"), dict):
+            known["reduce"] = Reduction(**known["reduce"])
+        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -115,9 +120,9 @@ def label_collection(
 
     `strategy` and `allow_required` choose how the label field gets in (see
     schema.py); `dry_run` returns the plan without reading or writing anything.
-    The run holds the collection's lock and is recorded in its catalog. Where rows
-    have labels already, clusters keep their ids (stable_ids.py) and the drift is
-    reported; `relabel` (a DriftGuard) requires such labels and limits the drift."""
+    Under the collection's lock, recorded in its catalog. Where rows have labels
+    already, clusters keep their ids (stable_ids.py) and the drift is reported;
+    `relabel` (a DriftGuard) requires such labels and refuses too much drift."""
     params = parameters.resolved()
     seconds: dict[str, float] = {}
     milvus = connect(uri, token, db_name)
@@ -134,17 +139,20 @@ def label_collection(
                                 allow_required)  # fmt: skip
                 check_parameters(info.rows, params.k or 0, params.min_cluster_size,
                                  params.min_samples or 0)  # fmt: skip
+                if params.reduce is not None:
+                    require_umap()
             if relabel is not None and not has_labels(the_plan):
                 raise CollectionError(
                     f"{info.requested!r} has no {label_field!r} labels yet, so there is nothing "
                     f"to relabel; label it first: milvus-cluster label -c {info.requested}"
                 )
             if dry_run:
-                return _result(info, the_plan, params, None, "none", seconds, capabilities, True)
+                return _result(info, the_plan, params, None, "none", seconds, capabilities,
+                               dry_run=True)  # fmt: skip
             command = "relabel" if relabel is not None else "label"
             with run_job(milvus, info, command, parameters_of(params), lock_ttl) as job:
-                result = _run(milvus, info, the_plan, capabilities, params, seconds, progress,
-                              job, relabel)  # fmt: skip
+                result = _run(milvus, info, the_plan, capabilities, params, seconds,
+                              progress, job, relabel)  # fmt: skip
                 job.finish(result.counts(), seconds)
                 return result
     finally:
@@ -153,31 +161,35 @@ def label_collection(
 
 def _run(milvus, info, the_plan, capabilities, params, seconds, progress, job: Job,
          relabel: DriftGuard | None) -> LabelResult:  # fmt: skip
-    """Read, kNN, cluster (and settle the ids), write: the stages that follow a plan."""
+    """Read, kNN, (reduce,) cluster and settle the ids, write: the stages after a plan."""
     with _timed(seconds, "read"):
-        vectors = read_vectors(milvus, info, _stage(progress, "read", info.rows))
-        keys = KeyIndex(vectors.pks)
-        previous = read_previous(milvus, info, the_plan, keys)
+        vectors, previous = read_with_labels(milvus, info, the_plan,
+                                             _stage(progress, "read", info.rows))  # fmt: skip
     with _timed(seconds, "knn"):
         graph, method = build_graph(milvus, info, vectors.vectors, vectors.pks, params,
                                     _stage(progress, "knn", vectors.n))  # fmt: skip
+    clustered, points = graph, vectors.vectors
+    if params.reduce is not None:
+        with _timed(seconds, "reduce"):
+            advance = _stage(progress, "reduce", vectors.n)
+            clustered, points = reduce_graph(graph, points, params.reduce)
+            advance(vectors.n)
     with _timed(seconds, "cluster"):
-        clustering = cluster_graph(graph, params.min_cluster_size, params.min_samples or 0,
-                                   params.method, vectors=vectors.vectors)  # fmt: skip
-        # Before the label field exists no row has an id to keep: ids start at 0 again,
-        # even where a catalog outlived an earlier collection of the same name.
-        ledger = job.catalog.ledger() if previous is not None else IdLedger()
+        clustering = cluster_graph(clustered, params.min_cluster_size, params.min_samples or 0,
+                                   params.method, vectors=points)  # fmt: skip
+        # Scales, the noise policy and centroids stay in the collection's own space,
+        # where `assign` searches, whatever space the clustering ran in.
         settled = settle_labels(
-            graph, clustering, vectors.vectors, vectors.pks, previous, ledger,
+            graph, clustering, vectors.vectors, vectors.pks, previous, ledger_for(job, previous),
             params.min_samples or 0, params.noise,
         )  # fmt: skip
-    del graph
     check_drift(settled.drift, relabel)
-    columns = LabelColumns(keys, settled.labels, settled.probabilities)
+    columns = LabelColumns(KeyIndex(vectors.pks), settled.labels, settled.probabilities)
+    del graph, clustered, points, vectors  # the write stage needs keys and labels only
     with _timed(seconds, "write"):
         job.check()
         job.catalog.save_ledger(settled.ledger)  # fresh ids are spent before a row has one
-        advance = checked(job, _stage(progress, "write", vectors.n))
+        advance = checked(job, _stage(progress, "write", len(columns.labels)))
         if the_plan.strategy == "shadow":
             shadow.migrate(milvus, info, the_plan, columns, capabilities.scalar_index, advance)
         else:
@@ -190,8 +202,8 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress, job: J
                 milvus.ensure_scalar_index(info.name, the_plan.label_field,
                                            capabilities.scalar_index)  # fmt: skip
         job.catalog.replace_clusters([ClusterEntry.of(s, job.run_id) for s in settled.summaries])
-    return _result(info, the_plan, params, settled, method, seconds, capabilities, job=job,
-                   pieces=clustering.pieces)  # fmt: skip
+    return _result(info, the_plan, params, settled, method, seconds, capabilities, job,
+                   clustering.pieces)  # fmt: skip
 
 
 def has_labels(the_plan: Plan) -> bool:
@@ -199,15 +211,30 @@ def has_labels(the_plan: Plan) -> bool:
     return the_plan.strategy in ("in-place", "dynamic")
 
 
-def read_previous(
-    milvus: Milvus, info: CollectionInfo, the_plan: Plan, keys: KeyIndex
-) -> np.ndarray | None:
-    """The label each row read has now (UNLABELLED where it has none), aligned with
-    `keys`; None while the collection has no label field."""
+def read_with_labels(
+    milvus: Milvus, info: CollectionInfo, the_plan: Plan, advance: Callable[[int], None]
+) -> tuple[Vectors, np.ndarray | None]:
+    """Keys and vectors, and in the same pass the label each row has now (UNLABELLED
+    where it has none), aligned with the keys; None while there is no label field."""
     if not has_labels(the_plan):
-        return None
-    batches = milvus.iterate(info.name, [info.pk, the_plan.label_field])
-    return collect_labels(batches, info.pk, the_plan.label_field, keys)
+        return read_vectors(milvus, info, advance), None
+    field_name = the_plan.label_field
+    pks: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+
+    def keep(batch: list[dict]) -> None:
+        pks.append(as_key_array([row[info.pk] for row in batch]))
+        labels.append(label_array([row.get(field_name) for row in batch]))
+
+    vectors = read_vectors(milvus, info, advance, also=[field_name], each_batch=keep)
+    return vectors, aligned_labels(KeyIndex(vectors.pks), pks, labels)
+
+
+def ledger_for(job: Job, previous: np.ndarray | None) -> IdLedger:
+    """The ids handed out so far. Before the label field exists no row has an id to
+    keep, so ids start at 0 again, even where a catalog outlived an earlier collection
+    of the same name."""
+    return job.catalog.ledger() if previous is not None else IdLedger()
 
 
 def checked(job: Job, advance: Callable[[int], None]) -> Callable[[int], None]:
@@ -220,15 +247,30 @@ def checked(job: Job, advance: Callable[[int], None]) -> Callable[[int], None]:
     return advance_checked
 
 
-def read_vectors(milvus: Milvus, info: CollectionInfo, advance: Callable[[int], None]):
-    """Keys and vectors of every row, checked against count(*)."""
+def read_vectors(
+    milvus: Milvus,
+    info: CollectionInfo,
+    advance: Callable[[int], None],
+    also: Sequence[str] = (),
+    each_batch: Callable[[list[dict]], None] | None = None,
+):
+    """Keys and vectors of every row, checked against count(*). Fields named in `also`
+    are read too, for `each_batch` to see (every batch, repeated rows included)."""
     counted = milvus.count(info.name)
-    batches = milvus.iterate(info.name, [info.pk, info.vector_field])
+    batches = milvus.iterate(info.name, [info.pk, info.vector_field, *also])
+    if each_batch is not None:
+        batches = _seen(batches, each_batch)
     vectors = collect_vectors(batches, info.pk, info.vector_field, info.dim, counted, advance)
     check_complete(vectors.n, counted, milvus.count(info.name))
     if info.metric == "IP":
         knn_stage.check_unit_length(vectors.vectors)
     return vectors
+
+
+def _seen(batches: Iterable[list[dict]], each_batch: Callable[[list[dict]], None]):
+    for batch in batches:
+        each_batch(batch)
+        yield batch
 
 
 def build_graph(
@@ -269,8 +311,9 @@ def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
 
 
 def _result(
-    info, the_plan, params, settled: Settled | None, method, seconds, capabilities,
-    dry_run: bool = False, job: Job | None = None, pieces: int = 0,
+    info, the_plan, params, settled: Settled | None, method, seconds,
+    capabilities: Capabilities | None, job: Job | None = None, pieces: int = 0,
+    dry_run: bool = False,
 ) -> LabelResult:  # fmt: skip
     summaries = settled.summaries if settled is not None else []
     return LabelResult(

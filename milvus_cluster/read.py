@@ -85,17 +85,18 @@ def check_complete(read: int, counted_before: int, counted_after: int) -> None:
         )
 
 
-def collect_labels(
-    batches: Iterable[list[dict]], pk_field: str, label_field: str, keys: KeyIndex
-) -> np.ndarray:
-    """The label of each of `keys`'s rows, from batches of {pk, label} rows: (n,) int64,
-    UNLABELLED where a row has none (null, the UNLABELLED placeholder of fields that
-    cannot be null, no such dynamic key) or was not in the batches."""
-    labels = np.full(len(keys), UNLABELLED, dtype=np.int64)
-    for batch in batches:
-        rows = keys.rows([row[pk_field] for row in batch])
-        values = np.array([UNLABELLED if row.get(label_field) is None else row[label_field]
-                           for row in batch], dtype=np.int64)  # fmt: skip
-        known = rows >= 0
-        labels[rows[known]] = values[known]
-    return labels
+def label_array(values: list) -> np.ndarray:
+    """Labels as read (None where a row has none) as int64, UNLABELLED for None; the
+    placeholder of fields that cannot be null is UNLABELLED already."""
+    return np.array([UNLABELLED if value is None else value for value in values], np.int64)
+
+
+def aligned_labels(keys: KeyIndex, pks: list[np.ndarray], labels: list[np.ndarray]) -> np.ndarray:
+    """The label of each of `keys`'s rows from chunks of (keys, labels) read alongside:
+    (n,) int64, UNLABELLED for rows that were not among them."""
+    found = np.full(len(keys), UNLABELLED, dtype=np.int64)
+    if pks:
+        rows = keys.rows(np.concatenate(pks))
+        values = np.concatenate(labels)
+        found[rows[rows >= 0]] = values[rows >= 0]
+    return found

@@ -169,12 +169,12 @@ def write_some(
     skip = milvus.function_outputs(info.name)
     for start in range(0, len(pks), WRITE_BATCH):
         keys = key_filter(info.pk, info.pk_type, pks[start : start + WRITE_BATCH])
-        for batch in milvus.iterate(info.name, ["*"], filter=keys, partition=partition):
-            rows = [{k: v for k, v in row.items() if k not in skip} for row in batch]
-            milvus.upsert(info.name, with_labels(rows, info.pk, columns, plan), partial=False,
-                          partition=partition)  # fmt: skip
-            checkpoint("write-batch")
-            written += len(rows)
-            if progress:
-                progress(len(rows))
+        found = milvus.query(info.name, keys, ["*"])  # Strong: rows inserted a moment ago
+        rows = [{k: v for k, v in row.items() if k not in skip} for row in found]
+        milvus.upsert(info.name, with_labels(rows, info.pk, columns, plan), partial=False,
+                      partition=partition)  # fmt: skip
+        checkpoint("write-batch")
+        written += len(rows)
+        if progress:
+            progress(len(rows))
     return written

@@ -129,6 +129,20 @@ def ari(truth: np.ndarray, labels: np.ndarray) -> Json:
     }
 
 
+def library() -> Json:
+    """Which milvus_cluster this process imported, and a hash of its sources: the package
+    may be edited while a run goes on (PYTHONPATH=<a git archive> pins a version)."""
+    import hashlib
+
+    import milvus_cluster
+
+    folder = Path(milvus_cluster.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return {"path": str(folder), "sha256": digest.hexdigest()[:16]}
+
+
 # -- memory -----------------------------------------------------------------
 
 
@@ -201,11 +215,13 @@ def worker_prepare(job: Json) -> Json:
             "embedding", index_type=job["index"], metric_type=job["metric"], params=params
         )
         client.create_collection(COLLECTION, schema=schema, index_params=index)
+    advance = _every_tenth("insert", len(vectors))
     with timed(seconds, "insert"):
         for start in range(0, len(vectors), INSERT_BATCH):
             block = np.asarray(vectors[start : start + INSERT_BATCH])
             rows = [{"id": start + i, "embedding": v} for i, v in enumerate(block)]
             client.insert(COLLECTION, rows)
+            advance(len(rows))
     with timed(seconds, "flush"):
         client.flush(COLLECTION)
     count = client.query(COLLECTION, filter="", output_fields=["count(*)"])[0]["count(*)"]
@@ -232,7 +248,8 @@ def worker_label(job: Json) -> Json:
     def progress(stage: str, total: int) -> Callable[[int], None]:
         marks[stage] = time.perf_counter()
         cpu[stage] = _cpu()
-        return lambda rows: None
+        log(f"{stage}: {total:,} rows; RSS {gib(proc_status('VmRSS'))} GiB")
+        return _every_tenth(stage, total)
 
     stacks = StackSampler() if job.get("profile") else None
     with RssSampler() as sampler, stacks or _nothing():
@@ -258,6 +275,7 @@ def worker_label(job: Json) -> Json:
     }
     record["other_seconds"] = round(record["total"] - sum(result.seconds.values()), 3)
     record |= closed | {"total_with_close": round(record["total"] + closed["close_seconds"], 3)}
+    record["library"] = library()
     if stacks:
         record["profile"] = stacks.summary(windows)
     record["check"] = read_back(job)
@@ -293,6 +311,20 @@ def cpu_spans(cpu: dict[str, float]) -> dict[str, float]:
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+def _every_tenth(stage: str, total: int) -> Callable[[int], None]:
+    """A progress callback that logs at every tenth of the rows, with the RSS."""
+    done = [0, 0]  # rows, tenths logged
+
+    def advance(rows: int) -> None:
+        done[0] += rows
+        tenth = done[0] * 10 // max(total, 1)
+        if tenth > done[1]:
+            done[1] = tenth
+            log(f"{stage}: {done[0]:,}/{total:,}; RSS {gib(proc_status('VmRSS'))} GiB")
+
+    return advance
 
 
 def stage_windows(
@@ -538,7 +570,7 @@ def worker_knn(job: Json) -> Json:
     graph = local_knn(np.asarray(vectors), COMPARE_K, "COSINE")
     seconds = round(time.perf_counter() - start, 3)
     np.savez(job["graph"], indices=graph.indices, distances=graph.distances)
-    return {"seconds": seconds, "peak_rss": proc_status("VmHWM")}
+    return {"seconds": seconds, "peak_rss": proc_status("VmHWM"), "library": library()}
 
 
 def worker_ours(job: Json) -> Json:
@@ -641,14 +673,16 @@ def child(kind: str, job: Json, workdir: Path, env: dict[str, str] | None = None
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, str(job_path)]
     start = time.perf_counter()
     busy_before, children_before = _busy_seconds(), _children_cpu()
+    log_path = workdir / f"{tag}.log"  # the worker's progress lines and any traceback
     try:
-        done = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=CHILD_TIMEOUT,
-            env={**os.environ, **(env or {})},
-        )
+        with open(log_path, "w") as log_file:
+            done = subprocess.run(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                timeout=CHILD_TIMEOUT,
+                env={**os.environ, **(env or {})},
+            )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {CHILD_TIMEOUT} s"}
     wall = round(time.perf_counter() - start, 3)
@@ -661,7 +695,7 @@ def child(kind: str, job: Json, workdir: Path, env: dict[str, str] | None = None
         "foreign_cpu_share": round(foreign / (wall * (os.cpu_count() or 1)), 3),
     }
     if done.returncode != 0:
-        return {"error": f"exit {done.returncode}", "stderr": done.stderr[-3000:], **shared}
+        return {"error": f"exit {done.returncode}", "log": log_path.read_text()[-3000:], **shared}
     return json.loads(Path(job["result"]).read_text()) | shared
 
 
@@ -977,8 +1011,25 @@ def compare_table(results: list[Json]) -> str:
     return table(header, rows)
 
 
+def library_line(results: list[Json]) -> str:
+    """Which milvus_cluster the label runs measured; a warning if it changed during the run."""
+    seen = {
+        (run["library"]["path"], run["library"]["sha256"])
+        for record in results
+        for run in (
+            record["ours"].get("label") or {},
+            *(record.get("cluster_compare") or {}).values(),
+        )
+        if isinstance(run, dict) and "library" in run
+    }
+    text = "; ".join(f"{path} (sources sha256 {sha})" for path, sha in sorted(seen))
+    warning = " WARNING: the library changed during the run" if len(seen) > 1 else ""
+    return f"milvus_cluster measured: {text}.{warning}"
+
+
 def report(results: list[Json], args: argparse.Namespace) -> str:
     parts = [
+        library_line(results),
         "### label_collection on Milvus Lite (first run, incl. shadow migration; close = "
         "stopping Lite, which waits for the background index builds the run queued)",
         ours_table(results),
@@ -1019,7 +1070,15 @@ def environment() -> Json:
         except Exception:
             found[package] = None
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    repository = Path(__file__).resolve().parents[1]
+    head = subprocess.run(
+        ["git", "-C", str(repository), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return {
+        "library": library(),
+        "repository_head": head,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "memory_gib": round(memory / GIB, 1),

@@ -47,11 +47,11 @@ def label(uri: str, name: str, **env: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def table(uri, backend):
-    """A collection of 4,500 rows in two partitions (so that copies and writes take
+    """A collection of 2,500 rows in two partitions (so that copies and writes take
     several batches), with an alias, and its fingerprint before any run."""
     with connected(uri, backend) as client:
-        made = create_table(client, n=4_500)
-        recent = made.pks[-1_500:]
+        made = create_table(client, n=2_500)
+        recent = made.pks[-1_000:]
         client.create_partition(made.name, "recent")
         rows = client.query(made.name, filter=f"id >= {recent[0]}", output_fields=["*"],
                             limit=2_000)  # fmt: skip
@@ -72,7 +72,7 @@ def assert_finished(uri: str, backend: str, table) -> None:
     with connected(uri, backend) as client:
         assert fingerprint(client, table.name) == table.before
         labels = read_labels(client, table.name)
-        assert len(labels) == 4_500 and None not in labels.values()
+        assert len(labels) == 2_500 and None not in labels.values()
         assert not client.has_collection(f"{table.name}_mc_shadow")
         alias = client.describe_alias(f"{table.name}_app")["collection_name"]
         assert alias == table.name
@@ -88,7 +88,7 @@ def test_killed_during_the_copy_or_the_switch(uri, backend, table, point):
         if point != "switch":  # between its two renames the name does not resolve
             assert (
                 client.query(table.name, filter="", output_fields=["count(*)"])[0]["count(*)"]
-                == 4_500
+                == 2_500
             )
         backup = f"{table.name}_mc_backup"
         if client.has_collection(backup):  # the original, whole
@@ -146,7 +146,7 @@ def test_application_writes_during_the_copy_are_kept(uri, backend, table, tmp_pa
                                               limit=10_000)}  # fmt: skip
     assert {row["id"] for row in new} <= ids
     assert not ids & set(table.pks[:10])
-    assert len(ids) == 4_500 + 20 - 10
+    assert len(ids) == 2_500 + 20 - 10
     late = client.query(table.name, filter="title == 'late'", output_fields=["cluster_id"])
     assert len(late) == 20  # not clustered yet: null, or -2 where fields cannot be null
     assert all(row["cluster_id"] in (None, -2) for row in late)

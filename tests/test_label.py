@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import create_table, fingerprint, read_labels, set_label
+from conftest import create_table, fingerprint, read_labels, set_label, unique_name
 from sklearn.metrics import adjusted_rand_score
 
 from milvus_cluster import MigrationError, Parameters, label_collection
@@ -69,24 +69,26 @@ def test_every_metric(client, uri, metric):
 
 def test_reached_by_alias_moves_the_alias(client, uri):
     table = create_table(client)
-    client.create_alias(table.name, "docs")
-    before = fingerprint(client, "docs")
-    result = label_collection("docs", uri=uri, parameters=PARAMS)
+    docs = unique_name("docs")
+    client.create_alias(table.name, docs)
+    before = fingerprint(client, docs)
+    result = label_collection(docs, uri=uri, parameters=PARAMS)
     assert result.plan.strategy == "shadow" and not result.plan.swap_names
-    assert fingerprint(client, "docs") == before
-    target = client.describe_alias("docs")["collection_name"]
+    assert fingerprint(client, docs) == before
+    target = client.describe_alias(docs)["collection_name"]
     assert target == result.plan.shadow
     assert "cluster_id" not in [f["name"] for f in client.describe_collection(table.name)["fields"]]
-    assert set(read_labels(client, "docs")) == set(table.pks)
+    assert set(read_labels(client, docs)) == set(table.pks)
 
 
 def test_reached_by_name_keeps_a_backup_and_the_aliases(client, uri):
     table = create_table(client)
-    client.create_alias(table.name, "other")
+    other = unique_name("other")
+    client.create_alias(table.name, other)
     result = labelled(client, table, uri)
     assert result.plan.swap_names
     assert client.has_collection(result.plan.backup)
-    assert client.describe_alias("other")["collection_name"] == table.name
+    assert client.describe_alias(other)["collection_name"] == table.name
     assert fingerprint(client, result.plan.backup) == fingerprint(client, table.name)
 
 

@@ -33,8 +33,9 @@ def test_a_copy_keeps_partitions_indexes_properties_and_every_alias(client, uri)
                "meta": {}, "tags": []} for i in range(30)]  # fmt: skip
     client.insert(table.name, recent, partition_name="recent")
     client.alter_collection_properties(table.name, {"collection.ttl.seconds": "86400"})
-    client.create_alias(table.name, "first")
-    client.create_alias(table.name, "second")
+    aliases = [unique_name("first"), unique_name("second")]
+    for alias in aliases:
+        client.create_alias(table.name, alias)
     indexes = client.describe_index(table.name, "vector")
     before = fingerprint(client, table.name)
 
@@ -51,7 +52,7 @@ def test_a_copy_keeps_partitions_indexes_properties_and_every_alias(client, uri)
     assert {k: after[k] for k in ("index_type", "metric_type")} == {
         k: indexes[k] for k in ("index_type", "metric_type")
     }
-    for alias in ("first", "second"):
+    for alias in aliases:
         assert client.describe_alias(alias)["collection_name"] == table.name
     assert "cluster_id" in client.list_indexes(table.name)
 
@@ -106,7 +107,8 @@ def test_bm25_function_collection(client, uri):
 
 def test_rollback_and_cleanup(client, uri):
     table = create_table(client, n=200)
-    client.create_alias(table.name, "app")
+    app = unique_name("app")
+    client.create_alias(table.name, app)
     before = fingerprint(client, table.name)
     label_collection(table.name, uri=uri, parameters=PARAMS)
     done = rollback_collection(table.name, uri=uri)
@@ -114,7 +116,7 @@ def test_rollback_and_cleanup(client, uri):
     fields = [f["name"] for f in client.describe_collection(table.name)["fields"]]
     assert "cluster_id" not in fields
     assert fingerprint(client, table.name) == before
-    assert client.describe_alias("app")["collection_name"] == table.name
+    assert client.describe_alias(app)["collection_name"] == table.name
     assert cleanup_collection(table.name, uri=uri) == [done.set_aside]
     assert client.has_collection(done.set_aside)
     cleanup_collection(table.name, uri=uri, drop=True)
@@ -125,11 +127,12 @@ def test_rollback_and_cleanup(client, uri):
 
 def test_rollback_through_an_alias(client, uri):
     table = create_table(client, n=200)
-    client.create_alias(table.name, "docs")
-    label_collection("docs", uri=uri, parameters=PARAMS)
-    assert client.describe_alias("docs")["collection_name"] != table.name
-    rollback_collection("docs", uri=uri)
-    assert client.describe_alias("docs")["collection_name"] == table.name
+    docs = unique_name("docs")
+    client.create_alias(table.name, docs)
+    label_collection(docs, uri=uri, parameters=PARAMS)
+    assert client.describe_alias(docs)["collection_name"] != table.name
+    rollback_collection(docs, uri=uri)
+    assert client.describe_alias(docs)["collection_name"] == table.name
 
 
 def test_cleanup_drops_the_backup_after_a_label(client, uri):

@@ -1,0 +1,265 @@
+"""plot_collection: the clusters of a labelled collection as a map in one HTML file.
+
+read (keys, vectors, labels) ──> sample ──> kNN graph ──> UMAP 2-D ──> texts ──> keywords ──> page
+
+- read: as `label` reads, plus the label field; rows without a label yet are
+  shown apart ("not labelled yet").
+- sample: at most `max_points` rows (50,000: what a browser draws smoothly),
+  every cluster represented, the rest in proportion to cluster size.
+- kNN graph: `build_graph`, the same graph `label` clusters (Milvus search on a
+  server, faiss on Milvus Lite). When the map shows a sample, the graph is the
+  sample's own (faiss over the sampled vectors): the neighbours of a sampled row
+  in the whole collection are mostly not on the map.
+- UMAP: from that graph (`precomputed_knn`, see reduce.py), no search of its own.
+- texts: the text field of the rows on the map, read by key; hover text and
+  c-TF-IDF keywords (keywords.py) come from them.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .collection import CollectionInfo, Milvus
+from .errors import CollectionError, ParameterError
+from .fields import key_filter, type_name
+from .figure import UNLABELLED, cluster_figure, write_page
+from .keys import KeyIndex, as_key_array, unique_keys
+from .keywords import cluster_keywords
+from .knn import local_knn
+from .pipeline import Parameters, StageProgress, build_graph, read_vectors
+from .reduce import require_umap, umap_embedding
+
+MAX_POINTS = 50_000
+TEXT_BATCH = 1_000  # keys per `pk in [...]` filter when reading texts
+TEXT_FIELD_PROPERTY = "milvus_cluster.text_field"  # set by `ingest` on its collections
+TEXT_NAMES = ("text", "content", "document", "body", "chunk", "description", "title")
+
+
+@dataclass(frozen=True)
+class MapResult:
+    collection: str
+    output: str
+    rows: int  # rows in the collection
+    points: int  # rows on the map
+    clusters: int
+    noise: int  # noise rows on the map
+    text_field: str | None
+    keywords: dict[int, list[str]]
+    sizes: dict[int, int]  # rows on the map per cluster
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sampled(self) -> bool:
+        return self.points < self.rows
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"sampled": self.sampled}
+
+
+def plot_collection(
+    collection: str,
+    output: str | Path = "clusters.html",
+    *,
+    uri: str = "./milvus.db",
+    token: str = "",
+    db_name: str = "",
+    vector_field: str | None = None,
+    label_field: str = "cluster_id",
+    text_field: str | None = None,
+    max_points: int = MAX_POINTS,
+    parameters: Parameters | None = None,
+    seed: int | None = 0,
+    progress: StageProgress | None = None,
+) -> MapResult:
+    """Write the map of a labelled collection to `output` (see the module).
+
+    `text_field`: None chooses one (see `choose_text_field`), '' uses none."""
+    require_umap()
+    params = (parameters or Parameters()).resolved()
+    seconds: dict[str, float] = {}
+    stage = functools.partial(_stage, seconds, progress)
+    milvus = Milvus.connect(uri, token, db_name)
+    try:
+        milvus.inspect(collection, vector_field)  # refuse what cannot be mapped first
+        with milvus.loaded_for_run(collection):  # counting rows needs a loaded collection
+            info = milvus.inspect(collection, vector_field, count=True)
+            fields = milvus.describe(info.name)["fields"]
+            check_label_field(fields, label_field, info.requested)
+            text = choose_text_field(fields, info.properties, text_field)
+            layout = _layout(milvus, info, label_field, max_points, params, seed, stage)
+            with stage("texts", layout.n) as advance:
+                texts = read_texts(milvus, info, text, layout.pks, advance) if text else None
+    finally:
+        milvus.close()
+    keywords = cluster_keywords(texts, layout.labels) if texts is not None else {}
+    title = f"{info.requested}: {layout.n:,} of {info.rows:,} rows, colour = {label_field}"
+    write_page(cluster_figure(layout.xy, layout.labels, layout.pks, texts, keywords, title),
+               output, title)  # fmt: skip
+    return _result(info, output, layout, text, keywords, seconds)
+
+
+@dataclass(frozen=True)
+class Layout:
+    pks: np.ndarray  # (m,) keys of the rows on the map
+    labels: np.ndarray  # (m,) int64: cluster id, -1 noise, UNLABELLED
+    xy: np.ndarray  # (m, 2) float32 UMAP coordinates
+
+    @property
+    def n(self) -> int:
+        return len(self.pks)
+
+
+def _layout(milvus, info, label_field, max_points, params, seed, stage) -> Layout:
+    """Read, sample, graph, UMAP: the coordinates of the rows on the map."""
+    if info.rows == 0:
+        raise CollectionError(f"Collection {info.requested!r} is empty: there is nothing to map.")
+    with stage("read", info.rows) as advance:
+        vectors, labels = read_labelled(milvus, info, label_field, advance)
+    rows = sample_rows(labels, max_points, seed)
+    sampled = len(rows) < vectors.n
+    points = vectors.vectors[rows] if sampled else vectors.vectors
+    with stage("knn", len(rows)) as advance:
+        if sampled:
+            graph = local_knn(points, params.k or 0, info.metric, advance)
+        else:
+            graph, _ = build_graph(milvus, info, points, vectors.pks, params, advance)
+    with stage("layout", len(rows)) as advance:
+        xy = umap_embedding(graph, points, 2, min_dist=0.1, seed=seed)
+        advance(len(rows))
+    return Layout(vectors.pks[rows], labels[rows], xy)
+
+
+def read_labelled(milvus: Milvus, info: CollectionInfo, label_field: str, advance):
+    """Keys, vectors (pipeline.read_vectors) and the label of each row, UNLABELLED for null."""
+    keys: list[Any] = []
+    labels: list[int] = []
+
+    def remember(batch: list[dict]) -> None:
+        keys.extend(row[info.pk] for row in batch)
+        labels.extend(UNLABELLED if row.get(label_field) is None else int(row[label_field])
+                      for row in batch)  # fmt: skip
+
+    vectors = read_vectors(milvus, info, advance, also=[label_field], each_batch=remember)
+    first = unique_keys(as_key_array(keys)) if keys else np.zeros(0, dtype=np.int64)
+    return vectors, np.asarray(labels, dtype=np.int64)[first]
+
+
+def sample_rows(labels: np.ndarray, max_points: int, seed: int | None = 0) -> np.ndarray:
+    """Sorted row indices of at most `max_points` rows, at least one of every label
+    (cluster, noise, unlabelled), the rest in proportion to each label's rows."""
+    n = len(labels)
+    if n <= max_points:
+        return np.arange(n)
+    groups, sizes = np.unique(labels, return_counts=True)
+    if len(groups) > max_points:
+        raise ParameterError(
+            f"The collection has {len(groups)} clusters, more than --max-points ({max_points}) "
+            "can show with one row each; raise --max-points."
+        )
+    # One row per group, then the rest shared out: the total stays within max_points.
+    share = (max_points - len(groups)) / (n - len(groups))
+    quotas = 1 + np.floor((sizes - 1) * share).astype(np.int64)
+    rng = np.random.default_rng(seed)
+    by_group = np.split(np.argsort(labels, kind="stable"), np.cumsum(sizes)[:-1])
+    chosen = [rng.choice(rows, quota, replace=False) for rows, quota in zip(by_group, quotas)]
+    return np.sort(np.concatenate(chosen))
+
+
+def read_texts(
+    milvus: Milvus,
+    info: CollectionInfo,
+    text_field: str,
+    pks: np.ndarray,
+    advance: Callable[[int], None] | None = None,
+) -> list[str | None]:
+    """The text of each key in `pks`, in that order, read by key in batches."""
+    keys = KeyIndex(pks)
+    texts: list[str | None] = [None] * len(pks)
+    for start in range(0, len(pks), TEXT_BATCH):
+        wanted = key_filter(info.pk, info.pk_type, pks[start : start + TEXT_BATCH].tolist())
+        for batch in milvus.iterate(info.name, [info.pk, text_field], filter=wanted):
+            rows = keys.rows([row[info.pk] for row in batch])
+            for row, found in zip(rows, batch):
+                if row >= 0 and found.get(text_field) is not None:
+                    texts[row] = str(found[text_field])
+        if advance:
+            advance(min(TEXT_BATCH, len(pks) - start))
+    return texts
+
+
+def check_label_field(fields: list[dict], label_field: str, collection: str) -> None:
+    """The label field must exist and hold INT64 cluster ids."""
+    kinds = {f["name"]: type_name(f["type"]) for f in fields}
+    if label_field not in kinds:
+        raise CollectionError(
+            f"Collection {collection!r} has no field {label_field!r}; label it first "
+            f"(milvus-cluster label -c {collection}) or name the field with --label-field."
+        )
+    if kinds[label_field] != "INT64":
+        raise CollectionError(
+            f"Field {label_field!r} of {collection!r} is {kinds[label_field]}, not the INT64 "
+            "cluster ids `label` writes; check --label-field."
+        )
+
+
+def choose_text_field(
+    fields: list[dict], properties: dict[str, str], wanted: str | None
+) -> str | None:
+    """The VARCHAR field whose texts name the clusters: `wanted` ('' for none), the one
+    `ingest` recorded, a field with a usual name (text, content, …), else the widest."""
+    if wanted == "":
+        return None
+    texts = {f["name"]: f for f in fields
+             if type_name(f["type"]) == "VARCHAR" and not f.get("is_primary")}  # fmt: skip
+    if wanted is not None:
+        if wanted not in texts:
+            raise CollectionError(
+                f"{wanted!r} is not a VARCHAR field of the collection; its text fields are "
+                f"{', '.join(texts) or 'none'}; check --text-field."
+            )
+        return wanted
+    recorded = properties.get(TEXT_FIELD_PROPERTY)
+    if recorded in texts:
+        return recorded
+    for name in TEXT_NAMES:
+        if name in texts:
+            return name
+    widest = sorted(texts.values(), key=lambda f: -int(f.get("params", {}).get("max_length", 0)))
+    return widest[0]["name"] if widest else None
+
+
+@contextmanager
+def _stage(
+    seconds: dict[str, float], progress: StageProgress | None, name: str, total: int
+) -> Iterator[Callable[[int], None]]:
+    """Time a stage and hand it the caller's progress callback."""
+    start = time.perf_counter()
+    try:
+        yield progress(name, total) if progress else (lambda rows: None)
+    finally:
+        seconds[name] = round(time.perf_counter() - start, 3)
+
+
+def _result(info, output, layout: Layout, text, keywords, seconds) -> MapResult:
+    clustered = layout.labels[layout.labels >= 0]
+    ids, counts = np.unique(clustered, return_counts=True)
+    return MapResult(
+        collection=info.name,
+        output=str(output),
+        rows=info.rows,
+        points=layout.n,
+        clusters=len(ids),
+        noise=int(np.count_nonzero(layout.labels == -1)),
+        text_field=text,
+        keywords={int(c): words for c, words in keywords.items()},
+        sizes={int(c): int(size) for c, size in zip(ids, counts)},
+        seconds=seconds,
+    )
