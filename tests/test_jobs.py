@@ -157,6 +157,25 @@ def test_assign_labels_new_rows_with_their_true_clusters(client, uri):
     assert again.exit_code == 0 and "nothing to assign" in again.output
 
 
+def test_assign_after_a_topic_model_label_measures_in_the_collection_space(client, uri):
+    """label --reduce clusters in a UMAP embedding; the catalog's scales must still be
+    distances between the collection's vectors, which is where assign searches."""
+    pytest.importorskip("umap")
+    from milvus_cluster.reduce import Reduction
+
+    table = create_table(client)
+    params = Parameters(min_cluster_size=20, min_samples=5, reduce=Reduction(dim=2))
+    label_collection(table.name, uri=uri, parameters=params)
+    ids = true_ids(client, table)
+    keys, truth = insert_new_rows(client, table, 30)
+    result = assign_collection(table.name, uri=uri)
+    labels = read_labels(client, table.name)
+    assert result.rows == 30 and result.noise == 0
+    assert sum(labels[key] == ids[group] for key, group in zip(keys, truth)) >= 0.95 * 30
+    relabelled = relabel_collection(table.name, uri=uri)  # the reduction is the last run's
+    assert relabelled.parameters.reduce == Reduction(dim=2) and relabelled.drift.changed <= 3
+
+
 def test_relabel_after_assign_keeps_the_ids(client, uri):
     table = labelled_table(client, uri)
     insert_new_rows(client, table, 30)
