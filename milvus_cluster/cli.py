@@ -597,7 +597,8 @@ def relabel(collection: str, vector_field: str | None, label_field: str, prob_fi
 @click.option(
     "--text-field",
     default=None,
-    help="VARCHAR field to show member texts from [default: the longest one].",
+    help="VARCHAR field to show member texts from [default: the one ingest recorded, "
+    "else text/content/…, else the widest]; '' for none.",
 )
 @click.option(
     "--runs",

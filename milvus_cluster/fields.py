@@ -53,6 +53,37 @@ def choose_vector_field(fields: list[dict], wanted: str | None, collection: str)
     )
 
 
+TEXT_FIELD_PROPERTY = "milvus_cluster.text_field"  # `ingest` records its text field here
+TEXT_NAMES = ("text", "content", "document", "body", "chunk", "description", "title")
+
+
+def choose_text_field(
+    fields: list[dict], properties: dict[str, str], wanted: str | None, collection: str
+) -> str | None:
+    """The VARCHAR field whose texts show what a cluster is about: the one named ('' for
+    none), the one `ingest` recorded, one with a usual name (text, content, …), else the
+    widest; None when the collection has no text field."""
+    if wanted == "":
+        return None
+    texts = {f["name"]: f for f in fields
+             if type_name(f["type"]) == "VARCHAR" and not f.get("is_primary")}  # fmt: skip
+    if wanted is not None:
+        if wanted not in texts:
+            raise CollectionError(
+                f"Collection {collection!r} has no VARCHAR field {wanted!r}; its text fields "
+                f"are {', '.join(texts) or 'none'}; check --text-field."
+            )
+        return wanted
+    recorded = properties.get(TEXT_FIELD_PROPERTY)
+    if recorded in texts:
+        return recorded
+    usual = [name for name in TEXT_NAMES if name in texts]
+    if usual:
+        return usual[0]
+    widths = {name: int(f.get("params", {}).get("max_length", 0)) for name, f in texts.items()}
+    return max(widths, key=widths.__getitem__) if widths else None
+
+
 def _not_dense(collection: str, field: str, kind: str) -> str:
     if kind in OTHER_VECTORS:
         return (

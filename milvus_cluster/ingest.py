@@ -17,7 +17,7 @@ read ──> fields ──> create (or reopen) ──> rows missing ──> vect
   the weights: nothing is downloaded. Indexed HNSW, COSINE.
 - The embedded text is kept in a field (`text_field`, unless the template is
   one column), and the collection records which field holds the text
-  (plot.TEXT_FIELD_PROPERTY), so `plot` and `show` find it.
+  (fields.TEXT_FIELD_PROPERTY), so `plot` and `show` find it.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ import numpy as np
 from .collection import Milvus
 from .errors import CollectionError, ParameterError
 from .extras import require, require_installed
+from .fields import TEXT_FIELD_PROPERTY
 from .pipeline import StageProgress
-from .plot import TEXT_FIELD_PROPERTY
 
 SOURCE_PROPERTY = "milvus_cluster.ingest_source"  # the file a collection was made from
 BATCH = 256  # rows embedded and inserted at a time: a rerun redoes at most this many

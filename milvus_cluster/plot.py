@@ -11,8 +11,8 @@ read (keys, vectors, labels) ──> sample ──> kNN graph ──> UMAP 2-D �
   sample's own (faiss over the sampled vectors): the neighbours of a sampled row
   in the whole collection are mostly not on the map.
 - UMAP: from that graph (`precomputed_knn`, see reduce.py), no search of its own.
-- texts: the text field of the rows on the map, read by key; hover text and
-  c-TF-IDF keywords (keywords.py) come from them.
+- texts: the text field (fields.choose_text_field) of the rows on the map, read
+  by key; hover text and c-TF-IDF keywords (keywords.py) come from them.
 """
 
 from __future__ import annotations
@@ -29,18 +29,15 @@ import numpy as np
 
 from .collection import CollectionInfo, Milvus
 from .errors import CollectionError, ParameterError
-from .fields import key_filter, type_name
+from .fields import choose_text_field, type_name
 from .figure import UNLABELLED, cluster_figure, write_page
-from .keys import KeyIndex, as_key_array, unique_keys
+from .keys import as_key_array, unique_keys
 from .keywords import cluster_keywords
 from .knn import local_knn
 from .pipeline import Parameters, StageProgress, build_graph, read_vectors
 from .reduce import require_umap, umap_embedding
 
 MAX_POINTS = 50_000
-TEXT_BATCH = 1_000  # keys per `pk in [...]` filter when reading texts
-TEXT_FIELD_PROPERTY = "milvus_cluster.text_field"  # set by `ingest` on its collections
-TEXT_NAMES = ("text", "content", "document", "body", "chunk", "description", "title")
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ def plot_collection(
 ) -> MapResult:
     """Write the map of a labelled collection to `output` (see the module).
 
-    `text_field`: None chooses one (see `choose_text_field`), '' uses none."""
+    `text_field`: None chooses one (fields.choose_text_field), '' uses none."""
     require_umap()
     params = (parameters or Parameters()).resolved()
     seconds: dict[str, float] = {}
@@ -93,10 +90,10 @@ def plot_collection(
             info = milvus.inspect(collection, vector_field, count=True)
             fields = milvus.describe(info.name)["fields"]
             check_label_field(fields, label_field, info.requested)
-            text = choose_text_field(fields, info.properties, text_field)
+            text = choose_text_field(fields, info.properties, text_field, info.requested)
             layout = _layout(milvus, info, label_field, max_points, params, seed, stage)
-            with stage("texts", layout.n) as advance:
-                texts = read_texts(milvus, info, text, layout.pks, advance) if text else None
+            with stage("texts", layout.n):
+                texts = read_texts(milvus, info, text, layout.pks) if text else None
     finally:
         milvus.close()
     keywords = cluster_keywords(texts, layout.labels) if texts is not None else {}
@@ -174,25 +171,11 @@ def sample_rows(labels: np.ndarray, max_points: int, seed: int | None = 0) -> np
 
 
 def read_texts(
-    milvus: Milvus,
-    info: CollectionInfo,
-    text_field: str,
-    pks: np.ndarray,
-    advance: Callable[[int], None] | None = None,
+    milvus: Milvus, info: CollectionInfo, text_field: str, pks: np.ndarray
 ) -> list[str | None]:
-    """The text of each key in `pks`, in that order, read by key in batches."""
-    keys = KeyIndex(pks)
-    texts: list[str | None] = [None] * len(pks)
-    for start in range(0, len(pks), TEXT_BATCH):
-        wanted = key_filter(info.pk, info.pk_type, pks[start : start + TEXT_BATCH].tolist())
-        for batch in milvus.iterate(info.name, [info.pk, text_field], filter=wanted):
-            rows = keys.rows([row[info.pk] for row in batch])
-            for row, found in zip(rows, batch):
-                if row >= 0 and found.get(text_field) is not None:
-                    texts[row] = str(found[text_field])
-        if advance:
-            advance(min(TEXT_BATCH, len(pks) - start))
-    return texts
+    """The text of each key in `pks`, in that order (None where a row has none)."""
+    found = milvus.values_by_key(info.name, info.pk, info.pk_type, text_field, pks.tolist())
+    return [None if found.get(key) is None else str(found[key]) for key in pks.tolist()]
 
 
 def check_label_field(fields: list[dict], label_field: str, collection: str) -> None:
@@ -208,32 +191,6 @@ def check_label_field(fields: list[dict], label_field: str, collection: str) -> 
             f"Field {label_field!r} of {collection!r} is {kinds[label_field]}, not the INT64 "
             "cluster ids `label` writes; check --label-field."
         )
-
-
-def choose_text_field(
-    fields: list[dict], properties: dict[str, str], wanted: str | None
-) -> str | None:
-    """The VARCHAR field whose texts name the clusters: `wanted` ('' for none), the one
-    `ingest` recorded, a field with a usual name (text, content, …), else the widest."""
-    if wanted == "":
-        return None
-    texts = {f["name"]: f for f in fields
-             if type_name(f["type"]) == "VARCHAR" and not f.get("is_primary")}  # fmt: skip
-    if wanted is not None:
-        if wanted not in texts:
-            raise CollectionError(
-                f"{wanted!r} is not a VARCHAR field of the collection; its text fields are "
-                f"{', '.join(texts) or 'none'}; check --text-field."
-            )
-        return wanted
-    recorded = properties.get(TEXT_FIELD_PROPERTY)
-    if recorded in texts:
-        return recorded
-    for name in TEXT_NAMES:
-        if name in texts:
-            return name
-    widest = sorted(texts.values(), key=lambda f: -int(f.get("params", {}).get("max_length", 0)))
-    return widest[0]["name"] if widest else None
 
 
 @contextmanager

@@ -2,9 +2,9 @@
 
 Read-only: no lock, no run row. Sizes, exemplars, scales and keywords come from the
 catalog (as the last job left them); the noise and the rows still without a label
-are counted in the collection now. When the collection has a text field (the one
-named, or else its longest VARCHAR field that is not the key), the exemplars'
-texts are read from the collection too.
+are counted in the collection now. When the collection has a text field
+(fields.choose_text_field, as `plot` picks it), the exemplars' texts are read
+from the collection too.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .assign import labelled
 from .catalog import Catalog, ClusterEntry, RunRecord
 from .collection import Milvus
 from .errors import CollectionError
-from .fields import key_filter, type_name
+from .fields import choose_text_field, type_name
 from .jobs import holder_of
 from .lock import connect
 
@@ -74,8 +74,10 @@ def show_collection(
                 f"{collection!r} has no catalog (it was never labelled under this name); "
                 f"label it first: milvus-cluster label -c {collection}"
             )
-        fields = milvus.describe(collection)["fields"]
-        text = text_field_of(fields, text_field, collection)
+        description = milvus.describe(collection)
+        fields = description["fields"]
+        text = choose_text_field(fields, description.get("properties") or {}, text_field,
+                                 collection)  # fmt: skip
         with milvus.loaded_for_run(collection):
             rows = milvus.count(collection)
             noise, unlabelled = _label_counts(milvus, collection, rows, label_field)
@@ -94,35 +96,14 @@ def show_collection(
         milvus.close()
 
 
-def text_field_of(fields: list[dict], wanted: str | None, collection: str) -> str | None:
-    """The field whose texts show what a cluster holds: the one named, else the longest
-    VARCHAR field that is not the primary key, else None."""
-    texts = {f["name"]: f for f in fields
-             if type_name(f["type"]) == "VARCHAR" and not f.get("is_primary")}  # fmt: skip
-    if wanted:
-        if wanted not in texts:
-            raise CollectionError(
-                f"Collection {collection!r} has no VARCHAR field {wanted!r}; its text fields are "
-                f"{', '.join(texts) or 'none'}; check --text-field."
-            )
-        return wanted
-    if not texts:
-        return None
-    return max(texts.values(), key=lambda f: int(f.get("params", {}).get("max_length", 0)))["name"]
-
-
 def exemplar_texts(
     milvus: Milvus, collection: str, fields: list[dict], clusters: list[ClusterEntry], text: str
 ) -> dict[Any, str]:
     """Exemplar key → its text."""
     pk = next(f for f in fields if f.get("is_primary"))
     keys = [key for cluster in clusters for key in cluster.exemplars]
-    found: dict[Any, str] = {}
-    for start in range(0, len(keys), 1_000):
-        expression = key_filter(pk["name"], type_name(pk["type"]), keys[start : start + 1_000])
-        for row in milvus.query(collection, expression, [pk["name"], text]):
-            found[row[pk["name"]]] = str(row[text])
-    return found
+    found = milvus.values_by_key(collection, pk["name"], type_name(pk["type"]), text, keys)
+    return {key: str(value) for key, value in found.items() if value is not None}
 
 
 def _label_counts(milvus: Milvus, collection: str, rows: int, label: str) -> tuple[int, int]:

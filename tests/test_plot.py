@@ -18,8 +18,9 @@ from pymilvus import DataType
 from milvus_cluster import Parameters, label_collection
 from milvus_cluster.cli import main
 from milvus_cluster.errors import CollectionError, ParameterError
+from milvus_cluster.fields import choose_text_field
 from milvus_cluster.figure import UNLABELLED
-from milvus_cluster.plot import choose_text_field, plot_collection, sample_rows
+from milvus_cluster.plot import plot_collection, sample_rows
 
 TOPICS = ["football league goal striker", "bank inflation interest rates",
           "election parliament vote minister", "film actor award festival"]  # fmt: skip
@@ -156,11 +157,11 @@ def test_text_field_choice():
               {"name": "url", "type": DataType.VARCHAR, "params": {"max_length": 100}},
               {"name": "summary", "type": DataType.VARCHAR, "params": {"max_length": 2000}},
               {"name": "n", "type": DataType.INT64}]  # fmt: skip
-    assert choose_text_field(fields, {}, None) == "summary"  # the widest
-    assert choose_text_field(fields, {"milvus_cluster.text_field": "url"}, None) == "url"
-    assert choose_text_field(fields + [{"name": "content", "type": DataType.VARCHAR}], {},
-                             None) == "content"  # fmt: skip
-    assert choose_text_field(fields, {}, "") is None
-    assert choose_text_field(fields[:1], {}, None) is None
+    assert choose_text_field(fields, {}, None, "c") == "summary"  # the widest
+    assert choose_text_field(fields, {"milvus_cluster.text_field": "url"}, None, "c") == "url"
+    with_content = [*fields, {"name": "content", "type": DataType.VARCHAR}]
+    assert choose_text_field(with_content, {}, None, "c") == "content"
+    assert choose_text_field(fields, {}, "", "c") is None
+    assert choose_text_field(fields[:1], {}, None, "c") is None
     with pytest.raises(CollectionError, match="--text-field"):
-        choose_text_field(fields, {}, "n")
+        choose_text_field(fields, {}, "n", "c")
