@@ -237,10 +237,19 @@ def _milvus_cluster_process(pid: int) -> str | None:
     except OSError:
         return None
     words = arguments.split("\0")
-    if not any("milvus-cluster" in w or "milvus_cluster" in w for w in words):
+    if not _runs_milvus_cluster(words):
         return None
     command = next((w for w in words if w in COMMANDS), "")
     return f"pid {pid}, milvus-cluster {command}".rstrip()
+
+
+def _runs_milvus_cluster(words: list[str]) -> bool:
+    """The program itself, not a path that merely contains the name (a checkout called
+    milvus-cluster, its .venv/bin/python): the `milvus-cluster` script, as argv[0] or
+    run by an interpreter, or `python -m milvus_cluster`."""
+    script = any(Path(word).name == "milvus-cluster" for word in words[:2])
+    module = any(pair == ("-m", "milvus_cluster") for pair in zip(words, words[1:]))
+    return script or module or "-mmilvus_cluster" in words
 
 
 def process_start(pid: int) -> str | None:

@@ -156,14 +156,18 @@ def test_a_lite_file_held_by_a_milvus_cluster_process_names_it(tmp_path):
         print("open", flush=True)
         time.sleep(120)
     """)
-    for argv, expected in [(["milvus_cluster", "assign"], "milvus-cluster assign"), ([], None)]:
-        holder = subprocess.Popen([sys.executable, "-c", script, *argv], stdout=subprocess.PIPE,
-                                  text=True)  # fmt: skip
+    # The milvus-cluster script run by its interpreter is a job; any other program is
+    # not, even one whose path holds the name (a checkout called milvus-cluster).
+    job, other = tmp_path / "bin" / "milvus-cluster", tmp_path / "milvus-cluster" / "hold.py"
+    for program, expected in [(job, "milvus-cluster assign"), (other, None)]:
+        program.parent.mkdir()
+        program.write_text(script)
+        holder = subprocess.Popen([sys.executable, str(program), "assign"],
+                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
         try:
             assert holder.stdout.readline().strip() == "open"
             found = lite_job_holding(str(path))
-            assert (found and found.endswith(expected)) if expected else found is None
-            assert found is None or f"pid {holder.pid}" in found
+            assert found == f"pid {holder.pid}, {expected}" if expected else found is None
         finally:
             holder.kill()
             holder.wait()
