@@ -30,9 +30,7 @@ from .errors import CollectionError
 from .jobs import Job, run_job
 from .keys import KeyIndex
 from .lock import LOCK_TTL, connect
-from .pipeline import Parameters, StageProgress, checked, has_labels
-from .pipeline import _stage as stage
-from .pipeline import _timed as timed
+from .pipeline import Parameters, StageProgress, checked, has_labels, stage, timed
 from .read import collect_vectors
 from .schema import UNLABELLED, Plan, plan
 from .vote import nearest_cluster
@@ -116,12 +114,11 @@ def assign_collection(
 
 def _run(milvus, info, the_plan, model, job: Job, waiting, seconds, progress) -> AssignResult:
     nullable = may_be_null(milvus, info, the_plan.label_field)
-    with timed(seconds, "search"):
-        advance = stage(progress, "search", waiting)
+    with stage(seconds, progress, "search", waiting) as advance:
         found = find_labels(milvus, info, the_plan, model, nullable, advance)
     labels = np.concatenate([f.columns.labels for f in found]) if found else np.zeros(0, int)
-    with timed(seconds, "write"):
-        advance = checked(job, stage(progress, "write", len(labels)))
+    with stage(seconds, progress, "write", len(labels)) as advance:
+        advance = checked(job, advance)
         for part in found:
             write_some(milvus, info, the_plan, part.columns, part.partition, advance)
         milvus.flush(info.name)

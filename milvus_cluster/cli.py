@@ -143,14 +143,24 @@ noise_option = click.option(
 )
 
 
+label_field_option = click.option(
+    "--label-field", default="cluster_id", show_default=True,
+    help="INT64 field with the cluster id (-1 = noise).",
+)  # fmt: skip
+text_field_option = click.option(
+    "--text-field", default=None,
+    help="VARCHAR field with the rows' texts [default: the one ingest recorded, else "
+    "text/content/…, else the widest]; '' for none.",
+)  # fmt: skip
+
+
 def job_options(command: Callable) -> Callable:
     """-c, --vector-field, --label-field, --prob-field: label, assign, relabel."""
     options = [
         click.option("-c", "--collection", required=True,
                      help="Collection (or alias); jobs on it must use the same name."),
         click.option("--vector-field", default=None, help="Vector field, if several."),
-        click.option("--label-field", default="cluster_id", show_default=True,
-                     help="INT64 field with the cluster id (-1 = noise)."),
+        label_field_option,
         click.option("--prob-field", default="cluster_prob", show_default=True,
                      help="FLOAT field for the membership probability; '' for none."),
     ]  # fmt: skip
@@ -356,18 +366,8 @@ def cleanup(collection: str, yes: bool, uri: str, token: str, db_name: str, as_j
     help="HTML file to write.",
 )
 @click.option("--vector-field", default=None, help="Vector field, if several.")
-@click.option(
-    "--label-field",
-    default="cluster_id",
-    show_default=True,
-    help="Field that holds the cluster ids.",
-)
-@click.option(
-    "--text-field",
-    default=None,
-    help="VARCHAR field for hover text and keywords [default: the one ingest "
-    "recorded, else text/content/…, else the widest]; '' for none.",
-)
+@label_field_option
+@text_field_option
 @click.option(
     "--max-points",
     default=50_000,
@@ -588,18 +588,8 @@ def relabel(collection: str, vector_field: str | None, label_field: str, prob_fi
 
 @main.command()
 @click.option("-c", "--collection", required=True, help="Collection (or alias) to show.")
-@click.option(
-    "--label-field",
-    default="cluster_id",
-    show_default=True,
-    help="INT64 field with the cluster id.",
-)
-@click.option(
-    "--text-field",
-    default=None,
-    help="VARCHAR field to show member texts from [default: the one ingest recorded, "
-    "else text/content/…, else the widest]; '' for none.",
-)
+@label_field_option
+@text_field_option
 @click.option(
     "--runs",
     default=5,

@@ -127,11 +127,11 @@ def label_collection(
     seconds: dict[str, float] = {}
     milvus = connect(uri, token, db_name)
     try:
-        with _timed(seconds, "inspect"):
+        with timed(seconds, "inspect"):
             shadow.finish_switch(milvus, collection)
             milvus.inspect(collection, vector_field)  # refuse what cannot be clustered first
         with milvus.loaded_for_run(collection):  # counting rows needs a loaded collection
-            with _timed(seconds, "inspect"):
+            with timed(seconds, "inspect"):
                 info = milvus.inspect(collection, vector_field, count=True)
                 capabilities = milvus.capabilities()
                 fields = milvus.describe(info.name)["fields"]
@@ -162,19 +162,16 @@ def label_collection(
 def _run(milvus, info, the_plan, capabilities, params, seconds, progress, job: Job,
          relabel: DriftGuard | None) -> LabelResult:  # fmt: skip
     """Read, kNN, (reduce,) cluster and settle the ids, write: the stages after a plan."""
-    with _timed(seconds, "read"):
-        vectors, previous = read_with_labels(milvus, info, the_plan,
-                                             _stage(progress, "read", info.rows))  # fmt: skip
-    with _timed(seconds, "knn"):
-        graph, method = build_graph(milvus, info, vectors.vectors, vectors.pks, params,
-                                    _stage(progress, "knn", vectors.n))  # fmt: skip
+    with stage(seconds, progress, "read", info.rows) as advance:
+        vectors, previous = read_with_labels(milvus, info, the_plan, advance)
+    with stage(seconds, progress, "knn", vectors.n) as advance:
+        graph, method = build_graph(milvus, info, vectors.vectors, vectors.pks, params, advance)
     clustered, points = graph, vectors.vectors
     if params.reduce is not None:
-        with _timed(seconds, "reduce"):
-            advance = _stage(progress, "reduce", vectors.n)
+        with stage(seconds, progress, "reduce", vectors.n) as advance:
             clustered, points = reduce_graph(graph, points, params.reduce)
             advance(vectors.n)
-    with _timed(seconds, "cluster"):
+    with timed(seconds, "cluster"):
         clustering = cluster_graph(clustered, params.min_cluster_size, params.min_samples or 0,
                                    params.method, vectors=points)  # fmt: skip
         # Scales, the noise policy and centroids stay in the collection's own space,
@@ -186,10 +183,10 @@ def _run(milvus, info, the_plan, capabilities, params, seconds, progress, job: J
     check_drift(settled.drift, relabel)
     columns = LabelColumns(KeyIndex(vectors.pks), settled.labels, settled.probabilities)
     del graph, clustered, points, vectors  # the write stage needs keys and labels only
-    with _timed(seconds, "write"):
+    with stage(seconds, progress, "write", len(columns.labels)) as advance:
         job.check()
         job.catalog.save_ledger(settled.ledger)  # fresh ids are spent before a row has one
-        advance = checked(job, _stage(progress, "write", len(columns.labels)))
+        advance = checked(job, advance)
         if the_plan.strategy == "shadow":
             shadow.migrate(milvus, info, the_plan, columns, capabilities.scalar_index, advance)
         else:
@@ -297,17 +294,23 @@ def build_graph(
     return graph, method
 
 
-def _stage(progress: StageProgress | None, name: str, total: int) -> Callable[[int], None]:
-    return progress(name, total) if progress else (lambda rows: None)
-
-
 @contextmanager
-def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
+def timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Add the block's wall time to seconds[name]."""
     start = time.perf_counter()
     try:
         yield
     finally:
-        seconds[stage] = round(seconds.get(stage, 0.0) + time.perf_counter() - start, 3)
+        seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+@contextmanager
+def stage(
+    seconds: dict[str, float], progress: StageProgress | None, name: str, total: int
+) -> Iterator[Callable[[int], None]]:
+    """Time a stage and hand it the caller's progress callback, advance(rows)."""
+    with timed(seconds, name):
+        yield progress(name, total) if progress else (lambda rows: None)
 
 
 def _result(

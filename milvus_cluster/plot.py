@@ -18,9 +18,6 @@ read (keys, vectors, labels) ──> sample ──> kNN graph ──> UMAP 2-D �
 from __future__ import annotations
 
 import functools
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +32,7 @@ from .keys import as_key_array, unique_keys
 from .keywords import cluster_keywords
 from .knn import local_knn
 from .pipeline import Parameters, StageProgress, build_graph, read_vectors
+from .pipeline import stage as pipeline_stage
 from .reduce import require_umap, umap_embedding
 
 MAX_POINTS = 50_000
@@ -82,7 +80,7 @@ def plot_collection(
     require_umap()
     params = (parameters or Parameters()).resolved()
     seconds: dict[str, float] = {}
-    stage = functools.partial(_stage, seconds, progress)
+    stage = functools.partial(pipeline_stage, seconds, progress)
     milvus = Milvus.connect(uri, token, db_name)
     try:
         milvus.inspect(collection, vector_field)  # refuse what cannot be mapped first
@@ -191,18 +189,6 @@ def check_label_field(fields: list[dict], label_field: str, collection: str) -> 
             f"Field {label_field!r} of {collection!r} is {kinds[label_field]}, not the INT64 "
             "cluster ids `label` writes; check --label-field."
         )
-
-
-@contextmanager
-def _stage(
-    seconds: dict[str, float], progress: StageProgress | None, name: str, total: int
-) -> Iterator[Callable[[int], None]]:
-    """Time a stage and hand it the caller's progress callback."""
-    start = time.perf_counter()
-    try:
-        yield progress(name, total) if progress else (lambda rows: None)
-    finally:
-        seconds[name] = round(time.perf_counter() - start, 3)
 
 
 def _result(info, output, layout: Layout, text, keywords, seconds) -> MapResult:
