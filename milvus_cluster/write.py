@@ -129,14 +129,21 @@ def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
     written = 0
     batches = milvus.iterate_by_partition(info.name, info.pk, ["*"], batch_size=WRITE_BATCH)
     for partition, batch in batches:
-        rows = [{k: v for k, v in row.items() if k not in skip} for row in batch]
-        labelled = with_labels(rows, info.pk, columns, plan)
-        milvus.upsert(info.name, labelled, partial=False, partition=partition)
-        checkpoint("write-batch")
-        written += len(rows)
-        if progress:
-            progress(len(rows))
+        written += _upsert_whole(milvus, info, plan, columns, batch, partition, skip, progress)
     return written
+
+
+def _upsert_whole(milvus, info, plan, columns, found: list[dict], partition, skip: set,
+                  progress) -> int:  # fmt: skip
+    """Whole rows as read, with their labels; fields a function computes (`skip`) are left
+    for Milvus to compute again."""
+    rows = [{k: v for k, v in row.items() if k not in skip} for row in found]
+    labelled = with_labels(rows, info.pk, columns, plan)
+    milvus.upsert(info.name, labelled, partial=False, partition=partition)
+    checkpoint("write-batch")
+    if progress:
+        progress(len(rows))
+    return len(rows)
 
 
 def check_keys_kept(milvus: Milvus, name: str, pk: str, expected: np.ndarray) -> None:
@@ -170,11 +177,5 @@ def write_some(
     for start in range(0, len(pks), WRITE_BATCH):
         keys = key_filter(info.pk, info.pk_type, pks[start : start + WRITE_BATCH])
         found = milvus.query(info.name, keys, ["*"])  # Strong: rows inserted a moment ago
-        rows = [{k: v for k, v in row.items() if k not in skip} for row in found]
-        milvus.upsert(info.name, with_labels(rows, info.pk, columns, plan), partial=False,
-                      partition=partition)  # fmt: skip
-        checkpoint("write-batch")
-        written += len(rows)
-        if progress:
-            progress(len(rows))
+        written += _upsert_whole(milvus, info, plan, columns, found, partition, skip, progress)
     return written
