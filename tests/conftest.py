@@ -1,18 +1,40 @@
-"""Fixtures: a real Milvus (embedded Milvus Lite, or a server given by --milvus-uri),
-and collections of clustered data to label. No mocks of Milvus anywhere."""
+"""Fixtures: a real Milvus (embedded Milvus Lite, a Milvus 2.3.5 server that the tests
+start, or a server given by --milvus-uri), and collections of clustered data to label.
+No mocks of Milvus anywhere.
+
+The markers are set here from what a test uses, never by hand (except `backends`):
+- `lite`, `server`, `remote`: the Milvus an integration test runs on (its `backend`);
+- `core`: no Milvus at all: the inner loop, `pytest -m core`;
+- `slow`: starts processes, Chromium or a server of its own. Such a test gets them from
+  a fixture (SLOW_FIXTURES), so the marker follows from the fixture: a list of test
+  names would go stale, and the fixture also stops what the test started.
+
+One Milvus 2.3.5 server serves the whole run, every pytest-xdist worker included. The
+controller process starts it in the background once the collected tests show that one
+of them needs it (none do under `-m core` or `--backends lite`), hands its directory to
+the workers, and stops it at the end by its pid; a worker waits for it when its first
+server test begins. Tests on it keep to collections whose names hold their pid.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
 import os
-from collections.abc import Iterator
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from milvus_server import MilvusServer, start_milvus_server
+from milvus_server import MilvusServer, MilvusServerError, start_milvus_server
 from pymilvus import DataType, MilvusClient
 from sklearn.datasets import make_blobs
 
@@ -21,7 +43,15 @@ from milvus_cluster.collection import Milvus
 from milvus_cluster.verify import Fingerprint, Fingerprinter
 
 LABEL_FIELDS = ("cluster_id", "cluster_prob")
+ROOT = Path(__file__).resolve().parent.parent
+#: Fixtures that start processes, Chromium or a server: a test that uses one is `slow`
+#: (`chromium` is in test_plot.py, its only user).
+SLOW_FIXTURES = frozenset({"spawn", "chromium", "own_server"})
 _names = itertools.count()
+
+#: A test whose subject does not depend on the Milvus behind it (the CLI's wording and
+#: exit codes, the map page, ingest's model) runs on Milvus Lite only.
+backend_independent = pytest.mark.backends("lite")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,15 +78,220 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         backends = [b for b in wanted if b == "lite" or (b == "server" and server_available())]
         if metafunc.config.getoption("--milvus-uri"):
             backends.append("remote")
-        metafunc.parametrize("backend", backends)
+        # Module scope: a module's tests run backend by backend, so that a collection
+        # shared by the readers of a module is made once per backend.
+        metafunc.parametrize("backend", backends, scope="module")
+
+
+# -- markers --------------------------------------------------------------------
+
+
+def backend_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("backend") if callspec else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by the markers set here
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept, elsewhere = [], []
+    for item in items:
+        backend = backend_of(item)
+        only = item.get_closest_marker("backends")
+        if backend and only and backend not in only.args:
+            elsewhere.append(item)
+            continue
+        uses = set(item.fixturenames)
+        if backend:
+            item.add_marker(backend)
+        if "own_server" in uses:
+            item.add_marker("server")
+        if uses & SLOW_FIXTURES:
+            item.add_marker("slow")
+        if not backend and "own_server" not in uses:
+            item.add_marker("core")
+        kept.append(item)
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = kept
+
+
+# -- the run's one Milvus 2.3.5 server --------------------------------------------
+
+_SHARED = pytest.StashKey["SharedServer"]()
+_READY, _FAILED, _STARTED = "ready", "failed", "started"
+
+
+class SharedServer:
+    """The Milvus 2.3.5 server of the whole run, owned by the controller process.
+
+    Its state is files in `directory`, which every worker reads: `started` once it is
+    asked for, then `ready` (holding the URI) or `failed` (holding the error)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.server: MilvusServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the server in the background, once; the tests go on meanwhile."""
+        if self._thread is not None:
+            return
+        (self.directory / _STARTED).touch()
+        self._thread = threading.Thread(target=self._run, name="milvus-server", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.server = start_milvus_server(self.directory / "server")
+            _write(self.directory / _READY, self.server.uri)
+        except Exception as error:  # a worker reports it, in every server test
+            _write(self.directory / _FAILED, f"{type(error).__name__}: {error}")
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self.server is not None:
+            self.server.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a reader never sees half a file."""
+    part = path.with_suffix(".part")
+    part.write_text(text)
+    part.rename(path)
+
+
+def shared_server_uri(directory: Path, timeout: float = 300) -> str:
+    """The shared server's URI, once it answers (from any process of the run)."""
+    if not (directory / _STARTED).exists():
+        raise MilvusServerError(
+            "The run's Milvus server was not started: conftest.py starts it when a "
+            "collected test has the `server` backend (see needs_shared_server)."
+        )
+    deadline = time.monotonic() + timeout
+    while not (directory / _READY).exists():
+        if (directory / _FAILED).exists():
+            raise MilvusServerError((directory / _FAILED).read_text())
+        if time.monotonic() > deadline:
+            raise MilvusServerError(f"The run's Milvus server was not ready in {timeout:.0f} s.")
+        time.sleep(0.2)
+    return (directory / _READY).read_text()
+
+
+def needs_shared_server(nodeid: str) -> bool:
+    """Whether a collected test runs on the shared server: `backend` is `server` (the
+    controller sees only the ids that the xdist workers collected)."""
+    return "server" in nodeid.partition("[")[2].rstrip("]").split("-")
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not is_worker(config):
+        directory = Path(tempfile.mkdtemp(prefix="milvus-cluster-tests-"))
+        config.stash[_SHARED] = SharedServer(directory)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shared = config.stash.get(_SHARED, None)
+    if shared is not None:
+        shared.stop()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    node.workerinput["milvus_server_dir"] = str(node.config.stash[_SHARED].directory)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    if not node.config.option.collectonly and any(map(needs_shared_server, ids)):
+        node.config.stash[_SHARED].start()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Without xdist, this process collected the tests itself (after `-m`, `-k`)."""
+    config = session.config
+    if is_worker(config) or config.option.collectonly:
+        return
+    if any(needs_shared_server(item.nodeid) for item in session.items):
+        config.stash[_SHARED].start()
 
 
 @pytest.fixture(scope="session")
-def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MilvusServer]:
-    """One Milvus 2.3.5 standalone for the whole session, stopped by its pid at the end."""
-    server = start_milvus_server(tmp_path_factory.mktemp("milvus-server"))
-    yield server
-    server.stop()
+def server_uri(pytestconfig: pytest.Config) -> str:
+    """The URI of the run's shared Milvus 2.3.5 server."""
+    if is_worker(pytestconfig):
+        directory = Path(pytestconfig.workerinput["milvus_server_dir"])
+    else:
+        directory = pytestconfig.stash[_SHARED].directory
+    return shared_server_uri(directory)
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[Callable[..., MilvusServer]]:
+    """Starts Milvus 2.3.5 servers of the test's own (to stop, restart, or with
+    authentication on): `own_server(auth=True)`. Stopped at the end, by their pids."""
+    if not server_available():
+        pytest.skip("needs the milvus package's server")
+    servers: list[MilvusServer] = []
+
+    def start(**options: Any) -> MilvusServer:
+        servers.append(start_milvus_server(tmp_path / f"server-{len(servers)}", **options))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# -- processes ----------------------------------------------------------------------
+
+
+class Processes:
+    """Python processes that a test starts, importing this checkout's package; the ones
+    still running at the end are killed (by their pid)."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen] = []
+
+    @staticmethod
+    def environment(env: dict[str, str] | None) -> dict[str, str]:
+        return os.environ | {"PYTHONPATH": str(ROOT)} | (env or {})
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600):
+        """`python ARGS` to its end: a CompletedProcess with text stdout and stderr."""
+        command = [sys.executable, *args]
+        environment = self.environment(env)
+        return subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=timeout
+        )
+
+    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """`python ARGS` in the background, stdout and stderr as text pipes."""
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+        process = subprocess.Popen([sys.executable, *args], env=self.environment(env), **pipes)
+        self.started.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Processes]:
+    processes = Processes()
+    yield processes
+    processes.stop()
+
+
+# -- Milvus -------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -65,8 +300,21 @@ def uri(backend: str, tmp_path, request) -> str:
     if backend == "lite":
         return str(tmp_path / "milvus.db")
     if backend == "server":
-        return request.getfixturevalue("milvus_server").uri
+        return request.getfixturevalue("server_uri")
     return request.config.getoption("--milvus-uri")
+
+
+def ours(name: str) -> bool:
+    """Made by a test of this process: every name holds the pid (unique_name), and the
+    server is shared with the other workers' tests."""
+    return f"_{os.getpid()}_" in name
+
+
+def tidy(client: MilvusClient, names: set[str]) -> None:
+    for name in names:
+        for alias in client.list_aliases(collection_name=name).get("aliases", []):
+            client.drop_alias(alias)
+        client.drop_collection(name)
 
 
 @pytest.fixture
@@ -78,10 +326,7 @@ def client(uri: str, backend: str) -> Iterator[MilvusClient]:
         client.close()
         release_lite(uri)
         return
-    for name in set(client.list_collections()) - existing:  # a shared server stays tidy
-        for alias in client.list_aliases(collection_name=name).get("aliases", []):
-            client.drop_alias(alias)
-        client.drop_collection(name)
+    tidy(client, {name for name in client.list_collections() if ours(name)} - existing)
     client.close()
 
 

@@ -30,7 +30,11 @@ pinned by us:
    shortens ``queryNode.gracefulStopTimeout`` (30 s -> 1 s: SIGTERM otherwise
    takes 30 s once a collection is loaded) and ``common.session.ttl``
    (30 s -> 10 s: a restarted server waits for the old sessions to expire
-   before loaded collections answer again);
+   before loaded collections answer again), and the waits of flush, load and
+   release (ASSIGNMENT_EXPIRATION_MS, QUERYCOORD_INTERVALS_MS);
+   each chosen port is reserved machine-wide (an ``flock`` on
+   ``PORT_LOCK_DIR/<port>.lock`` that the server inherits), so servers that
+   other processes start at the same moment never pick the same port;
 3. runs ``bin/milvus run standalone -alias <unique>`` in its own session and
    process group (``start_new_session=True``), with ``METRICS_PORT`` (the
    ``/healthz`` and metrics HTTP port, default 9091) set to a free port, and
@@ -69,6 +73,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
@@ -120,6 +125,26 @@ GRACEFUL_STOP_S = 20
 
 #: common.session.ttl (s) (template: 30); see _render_config.
 SESSION_TTL_S = 10
+
+#: One flock'd file a port, held by the server that listens on it (see _reserve).
+PORT_LOCK_DIR = Path(
+    os.environ.get("MILVUS_SERVER_PORT_LOCKS", Path(tempfile.gettempdir()) / "milvus-server-ports")
+)
+
+#: Waits of a server that only tests use, made short (all measured on 2.3.5, 600 rows):
+#: dataCoord.segment.assignmentExpiration (ms, template 2000): a sealed segment is
+#: flushed once its row allocations have expired, so each flush() waited 2-3 s (now
+#: ~1 s). Still longer than a proxy time tick (200 ms), and every start renders the
+#: same value (the template warns against lowering it across a restart of old data).
+ASSIGNMENT_EXPIRATION_MS = 200
+#: queryCoord's scheduler, checkers and distribution pull (ms; 1000/1000/1000/500 in
+#: 2.3.5): a load waited for four ticks (3.4 s, now 2.4 s), a release for one (1.0 -> 0.2 s).
+QUERYCOORD_INTERVALS_MS = {
+    "checkInterval": 200,
+    "checkSegmentInterval": 100,
+    "checkChannelInterval": 100,
+    "distPullInterval": 100,
+}
 
 _LIVE_SERVERS: weakref.WeakSet[MilvusServer] = weakref.WeakSet()
 _PORT_LOCK = threading.Lock()
@@ -215,8 +240,41 @@ def _try_bind(port: int) -> socket.socket | None:
     return None
 
 
-def _pick_ports(wanted: dict[str, int | None]) -> dict[str, int]:
-    """Choose a free port for every key in ``_ALL_PORT_KEYS``.
+def _reserve(port: int) -> int | None:
+    """An flock'd file descriptor that reserves ``port`` machine-wide, or None when
+    another server (in any process) holds it.
+
+    A port that is free now may be taken by a server another process starts before
+    ours listens (pytest-xdist workers start servers at the same moment); the server
+    inherits the descriptor, so the reservation lasts exactly as long as it runs.
+    """
+    PORT_LOCK_DIR.mkdir(parents=True, exist_ok=True)
+    fd = os.open(PORT_LOCK_DIR / f"{port}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _claim(port: int, held: list[socket.socket], reserved: list[int]) -> bool:
+    """Reserve ``port`` and check that nothing listens on it; True if it is ours."""
+    fd = _reserve(port)
+    if fd is None:
+        return False
+    sock = _try_bind(port)
+    if sock is None:
+        os.close(fd)
+        return False
+    held.append(sock)
+    reserved.append(fd)
+    return True
+
+
+def _pick_ports(wanted: dict[str, int | None]) -> tuple[dict[str, int], list[int]]:
+    """Choose a free port for every key in ``_ALL_PORT_KEYS``; also return the
+    descriptors that reserve them (pass them to the server, then close them).
 
     ``wanted[key]`` = a port to use if free (``None`` = any free port). The
     proxy port, if given in ``wanted['proxy_port!']`` (note the ``!``), is
@@ -224,41 +282,43 @@ def _pick_ports(wanted: dict[str, int | None]) -> dict[str, int]:
     """
     low, high = _port_range()
     held: list[socket.socket] = []
+    reserved: list[int] = []
     chosen: dict[str, int] = {}
     with _PORT_LOCK:
         try:
             must = wanted.get("proxy_port!")
             if must is not None:
-                sock = _try_bind(must)
-                if sock is None:
+                if not _claim(must, held, reserved):
                     raise MilvusServerError(f"proxy port {must} is already in use")
-                held.append(sock)
                 chosen["proxy_port"] = must
             for key in _ALL_PORT_KEYS:
                 if key in chosen:
                     continue
                 pref = wanted.get(key)
-                if pref is not None and pref not in chosen.values():
-                    sock = _try_bind(pref)
-                    if sock is not None:
-                        held.append(sock)
-                        chosen[key] = pref
-                        continue
+                if (
+                    pref is not None
+                    and pref not in chosen.values()
+                    and _claim(pref, held, reserved)
+                ):
+                    chosen[key] = pref
+                    continue
                 for _ in range(2000):
                     port = random.randint(low, high)
                     if port in chosen.values():
                         continue
-                    sock = _try_bind(port)
-                    if sock is not None:
-                        held.append(sock)
+                    if _claim(port, held, reserved):
                         chosen[key] = port
                         break
                 else:
                     raise MilvusServerError(f"no free port found for {key}")
+        except BaseException:
+            for fd in reserved:
+                os.close(fd)
+            raise
         finally:
             for sock in held:
                 sock.close()
-    return chosen
+    return chosen, reserved
 
 
 # --------------------------------------------------------------------------- #
@@ -324,7 +384,8 @@ def _render_config(data_dir: Path, ports: dict[str, int], auth: bool = False) ->
         text,
         count=1,
     )
-    if n_etcd != 1 or n_ip < 7 or n_qn != 1 or n_gs != 1 or n_ttl != 1:
+    text, n_fast = _shorten_waits(text)
+    if n_etcd != 1 or n_ip < 7 or n_qn != 1 or n_gs != 1 or n_ttl != 1 or not n_fast:
         raise MilvusServerError("unexpected milvus config template layout")
     client = f"http://127.0.0.1:{ports['etcd_port']}"
     peer = f"http://127.0.0.1:{ports['etcd_peer_port']}"
@@ -340,6 +401,29 @@ def _render_config(data_dir: Path, ports: dict[str, int], auth: bool = False) ->
     (conf_dir / "milvus.yaml").write_text(text)
     shutil.copy(pkg_data / "glog.conf", conf_dir / "glog.conf")
     return conf_dir
+
+
+def _shorten_waits(text: str) -> tuple[str, bool]:
+    """The config with ASSIGNMENT_EXPIRATION_MS and QUERYCOORD_INTERVALS_MS; and whether
+    every key was found where 2.3.5's template has it (or, if absent, added)."""
+    text, n_exp = re.subn(
+        r"(?m)^(    assignmentExpiration:)[ \t]*\d+",
+        rf"\g<1> {ASSIGNMENT_EXPIRATION_MS}",
+        text,
+        count=1,
+    )
+    found = n_exp == 1
+    for key, value in QUERYCOORD_INTERVALS_MS.items():
+        section = re.search(r"(?m)^queryCoord:\n((?:[ #].*\n|\n)*)", text)
+        if section is None:
+            return text, False
+        line = re.compile(rf"(?m)^  {key}:[ \t]*\d+")
+        inside = line.search(text, section.start(1), section.end(1))
+        if inside:
+            text = text[: inside.start()] + f"  {key}: {value}" + text[inside.end() :]
+        else:
+            text = text[: section.start(1)] + f"  {key}: {value}\n" + text[section.start(1) :]
+    return text, found
 
 
 # --------------------------------------------------------------------------- #
@@ -565,7 +649,7 @@ class MilvusServer:
 
 
 def _spawn(
-    data_dir: Path, bin_dir: Path, conf_dir: Path, ports: dict[str, int], lock_fd: int
+    data_dir: Path, bin_dir: Path, conf_dir: Path, ports: dict[str, int], lock_fds: tuple[int, ...]
 ) -> tuple[subprocess.Popen[bytes], Path, str]:
     """Run ``milvus run standalone`` in its own session/process group."""
     log_path = data_dir / "logs" / LOG_FILE
@@ -590,7 +674,7 @@ def _spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            pass_fds=(lock_fd,),
+            pass_fds=lock_fds,
         )
     return proc, log_path, alias
 
@@ -654,10 +738,14 @@ def start_milvus_server(
         wanted: dict[str, int | None] = dict(saved) if isinstance(saved, dict) else {}
         if port is not None:
             wanted["proxy_port!"] = port
-        ports = _pick_ports(wanted)
-        auth = auth or bool(state.get("auth"))  # a restart keeps the first start's setting
-        conf_dir = _render_config(data_dir, ports, auth)
-        proc, log_path, alias = _spawn(data_dir, bin_dir, conf_dir, ports, lock_fd)
+        ports, port_fds = _pick_ports(wanted)
+        try:
+            auth = auth or bool(state.get("auth"))  # a restart keeps the first start's setting
+            conf_dir = _render_config(data_dir, ports, auth)
+            proc, log_path, alias = _spawn(data_dir, bin_dir, conf_dir, ports, (lock_fd, *port_fds))
+        finally:
+            for fd in port_fds:  # the child keeps its inherited copies (and the locks)
+                os.close(fd)
     finally:
         os.close(lock_fd)  # the child keeps its inherited copy (and the lock)
     state_path.write_text(json.dumps({"ports": ports, "pid": proc.pid, "auth": auth}, indent=1))

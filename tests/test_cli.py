@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
 from click.testing import CliRunner
-from conftest import create_table, fingerprint, server_available, unique_name
-from milvus_server import ROOT_TOKEN, start_milvus_server
+from conftest import backend_independent, create_table, fingerprint, unique_name
+from milvus_server import ROOT_TOKEN
 from pymilvus import DataType, MilvusClient
 
 from milvus_cluster.cli import main
@@ -43,6 +41,7 @@ def unchanged(client, table):
     assert (sorted(client.list_collections()), fingerprint(client, table.name)) == before
 
 
+@backend_independent
 def test_label_prints_a_summary_and_json(client, uri, table):
     result = run("label", "-c", table.name, "--uri", uri, "--min-cluster-size", "20")
     assert result.exit_code == 0, result.output
@@ -54,6 +53,7 @@ def test_label_prints_a_summary_and_json(client, uri, table):
     assert set(report["seconds"]) == {"inspect", "read", "knn", "cluster", "write"}
 
 
+@backend_independent
 def test_environment_variables_give_the_uri(client, uri, table):
     result = run("label", "-c", table.name, "--min-cluster-size", "20", "--dry-run",
                  env={"MILVUS_URI": uri})  # fmt: skip
@@ -61,6 +61,7 @@ def test_environment_variables_give_the_uri(client, uri, table):
     assert "strategy shadow" in result.output
 
 
+@backend_independent
 def test_dry_run_prints_the_plan(client, uri, table, unchanged):
     result = run("label", "-c", table.name, "--uri", uri, "--dry-run")
     assert result.exit_code == 0, result.output
@@ -71,11 +72,13 @@ def test_unknown_collection(client, uri, table, unchanged):
     assert_one_line_error(run("label", "-c", "nope", "--uri", uri), "'nope'", "does not exist")
 
 
+@backend_independent
 def test_unknown_vector_field(client, uri, table, unchanged):
     result = run("label", "-c", table.name, "--uri", uri, "--vector-field", "nope")
     assert_one_line_error(result, "no field 'nope'", "--vector-field")
 
 
+@backend_independent
 def test_vector_field_that_is_not_a_vector(client, uri, table, unchanged):
     result = run("label", "-c", table.name, "--uri", uri, "--vector-field", "title")
     assert_one_line_error(result, "'title'", "not a vector field")
@@ -133,17 +136,20 @@ def test_empty_collection(client, uri):
     assert_one_line_error(run("label", "-c", table.name, "--uri", uri), "is empty")
 
 
+@backend_independent
 def test_fewer_rows_than_a_cluster_needs(client, uri, table, unchanged):
     result = run("label", "-c", table.name, "--uri", uri, "--min-cluster-size", "500")
     assert_one_line_error(result, "200 rows", "--min-cluster-size")
 
 
+@backend_independent
 def test_min_samples_above_k_is_a_usage_error(client, uri, table, unchanged):
     result = run("label", "-c", table.name, "--uri", uri, "--min-samples", "20", "--k", "10")
     assert result.exit_code == 2
     assert "--min-samples (20) cannot exceed --k (10)" in result.output
 
 
+@backend_independent
 def test_label_field_of_another_type(client, uri, table, unchanged):
     result = run("label", "-c", table.name, "--uri", uri, "--label-field", "title")
     assert_one_line_error(result, "'title'", "VARCHAR", "--label-field")
@@ -168,32 +174,24 @@ def test_credentials_never_appear(tmp_path):
     assert "s3cr3t" not in result.output and "pw@" not in result.output
 
 
-def test_lite_file_held_by_another_process(tmp_path):
-    path = tmp_path / "held.db"
-    holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import sys, time
-            from pymilvus import MilvusClient
-            MilvusClient({str(path)!r}).list_collections()
-            print("open", flush=True)
-            time.sleep(120)
-        """)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "open"
-        result = run("label", "-c", "docs", "--uri", str(path))
-        assert_one_line_error(result, "held open by another process", str(path))
-    finally:
-        holder.kill()
-        holder.wait()
+@pytest.mark.backends("lite")  # what it checks is a Lite file
+def test_lite_file_held_by_another_process(uri, spawn):
+    holder = spawn.start("-c", textwrap.dedent(f"""
+        import sys, time
+        from pymilvus import MilvusClient
+        MilvusClient({uri!r}).list_collections()
+        print("open", flush=True)
+        time.sleep(120)
+    """))  # fmt: skip
+    assert holder.stdout.readline().strip() == "open"
+    result = run("label", "-c", "docs", "--uri", uri)
+    assert_one_line_error(result, "held open by another process", uri)
 
 
-@pytest.mark.skipif(not server_available(), reason="needs the milvus package's server")
-def test_wrong_token_on_a_server_with_authentication(tmp_path):
-    server = start_milvus_server(tmp_path / "auth-server", auth=True)
+def test_wrong_token_on_a_server_with_authentication(own_server):
+    server = own_server(auth=True)
+    client = MilvusClient(server.uri, token=ROOT_TOKEN)
     try:
-        client = MilvusClient(server.uri, token=ROOT_TOKEN)
         table = create_table(client, n=100)
         before = fingerprint(client, table.name)
         result = run("label", "-c", table.name, "--uri", server.uri, "--token", "root:wr0ng-pw")
@@ -204,6 +202,5 @@ def test_wrong_token_on_a_server_with_authentication(tmp_path):
                      env={"MILVUS_URI": server.uri, "MILVUS_TOKEN": ROOT_TOKEN})  # fmt: skip
         assert result.exit_code == 0, result.output
         assert json.loads(result.output)["rows"] == 100
-        client.close()
     finally:
-        server.stop()
+        client.close()

@@ -8,16 +8,14 @@ the test acts on Milvus.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import create_table, fingerprint, read_labels, release_lite
+from conftest import Processes, create_table, fingerprint, read_labels, release_lite
 from pymilvus import MilvusClient
 
 ARGS = ["--min-cluster-size", "20", "--min-samples", "5"]
@@ -35,18 +33,11 @@ def connected(uri: str, backend: str) -> Iterator[MilvusClient]:
             release_lite(uri)
 
 
-def label(uri: str, name: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "milvus_cluster", "label", "-c", name, "--uri", uri, *ARGS],
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def label(spawn: Processes, uri: str, name: str, **env: str) -> subprocess.CompletedProcess:
+    return spawn.run("-m", "milvus_cluster", "label", "-c", name, "--uri", uri, *ARGS, env=env)
 
 
-@pytest.fixture
-def table(uri, backend):
+def two_partitions(uri: str, backend: str):
     """A collection of 2,500 rows in two partitions (so that copies and writes take
     several batches), with an alias, and its fingerprint before any run."""
     with connected(uri, backend) as client:
@@ -59,6 +50,12 @@ def table(uri, backend):
         client.insert(made.name, rows, partition_name="recent")
         client.create_alias(made.name, f"{made.name}_app")
         made.before = fingerprint(client, made.name)
+    return made
+
+
+@pytest.fixture
+def table(uri, backend):
+    made = two_partitions(uri, backend)
     yield made
     if backend != "lite":
         with connected(uri, backend) as client:
@@ -81,8 +78,8 @@ def assert_finished(uri: str, backend: str, table) -> None:
 @pytest.mark.parametrize(
     "point", ["copy-batch:1", "copied", "verified", "switch-start", "switch", "switched"]
 )
-def test_killed_during_the_copy_or_the_switch(uri, backend, table, point):
-    killed = label(uri, table.name, MILVUS_CLUSTER_KILL_AT=point)
+def test_killed_during_the_copy_or_the_switch(uri, backend, table, spawn, point):
+    killed = label(spawn, uri, table.name, MILVUS_CLUSTER_KILL_AT=point)
     assert killed.returncode == -9, killed.stderr
     with connected(uri, backend) as client:
         if point != "switch":  # between its two renames the name does not resolve
@@ -93,50 +90,45 @@ def test_killed_during_the_copy_or_the_switch(uri, backend, table, point):
         backup = f"{table.name}_mc_backup"
         if client.has_collection(backup):  # the original, whole
             assert fingerprint(client, backup) == table.before
-    again = label(uri, table.name)
+    again = label(spawn, uri, table.name)
     assert again.returncode == 0, again.stderr
     assert_finished(uri, backend, table)
 
 
 @pytest.mark.parametrize("point", ["write-batch:1", "write-batch:2", "written"])
-def test_killed_during_in_place_writes(uri, backend, table, point):
-    assert label(uri, table.name).returncode == 0
-    killed = label(uri, table.name, MILVUS_CLUSTER_KILL_AT=point)
+def test_killed_during_in_place_writes(uri, backend, table, spawn, point):
+    assert label(spawn, uri, table.name).returncode == 0
+    killed = label(spawn, uri, table.name, MILVUS_CLUSTER_KILL_AT=point)
     assert killed.returncode == -9, killed.stderr
-    again = label(uri, table.name)
+    again = label(spawn, uri, table.name)
     assert again.returncode == 0, again.stderr
     assert_finished(uri, backend, table)
 
 
 @contextmanager
-def paused_at(uri: str, name: str, point: str, tmp_path: Path) -> Iterator[subprocess.Popen]:
-    """A label run paused at `point`; it goes on when the block ends."""
+def paused_at(
+    spawn: Processes, uri: str, name: str, point: str, tmp_path: Path
+) -> Iterator[subprocess.Popen]:
+    """A label run paused at `point`; it goes on when the block ends (the spawn
+    fixture kills it if the test fails meanwhile)."""
     flag = tmp_path / "paused"
-    env = os.environ | {"MILVUS_CLUSTER_PAUSE_AT": point, "MILVUS_CLUSTER_PAUSE_FILE": str(flag)}
-    run = subprocess.Popen(
-        [sys.executable, "-m", "milvus_cluster", "label", "-c", name, "--uri", uri, *ARGS],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 300
-        while not flag.exists():
-            assert run.poll() is None, run.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        yield run
-        flag.unlink()
-        run.wait(timeout=600)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
+    env = {"MILVUS_CLUSTER_PAUSE_AT": point, "MILVUS_CLUSTER_PAUSE_FILE": str(flag)}
+    run = spawn.start("-m", "milvus_cluster", "label", "-c", name, "--uri", uri, *ARGS, env=env)
+    deadline = time.monotonic() + 300
+    while not flag.exists():
+        assert run.poll() is None, run.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    yield run
+    flag.unlink()
+    run.wait(timeout=600)
 
 
-def test_application_writes_during_the_copy_are_kept(uri, backend, table, tmp_path):
-    if backend == "lite":
-        pytest.skip("Milvus Lite lets one process at a time open its file")
+# Milvus Lite lets one process at a time open its file.
+@pytest.mark.backends("server", "remote")
+def test_application_writes_during_the_copy_are_kept(uri, backend, table, spawn, tmp_path):
     client = MilvusClient(uri)
-    with paused_at(uri, table.name, "copied", tmp_path) as run:
+    with paused_at(spawn, uri, table.name, "copied", tmp_path) as run:
         new = [{"id": 50_000 + i, "vector": table.vectors[i].tolist(), "title": "late",
                 "group": 0, "meta": {}, "tags": []} for i in range(20)]  # fmt: skip
         client.insert(table.name, new)
@@ -154,17 +146,16 @@ def test_application_writes_during_the_copy_are_kept(uri, backend, table, tmp_pa
     client.close()
 
 
-def test_server_stopped_in_the_middle(uri, backend, table, tmp_path, request):
-    if backend != "server":
-        pytest.skip("needs the server the tests start")
-    server = request.getfixturevalue("milvus_server")
-    with paused_at(uri, table.name, "copy-batch:1", tmp_path) as run:
+def test_server_stopped_in_the_middle(own_server, spawn, tmp_path):
+    server = own_server()  # not the run's shared one, which other tests are using
+    uri, table = server.uri, two_partitions(server.uri, "server")
+    with paused_at(spawn, uri, table.name, "copy-batch:1", tmp_path) as run:
         server.stop()
     lines = run.stderr.read().strip().splitlines()
     assert run.returncode == 1
     assert lines[-1].startswith("Error: ") and "Milvus" in lines[-1], lines
     assert "Traceback" not in "\n".join(lines)
     server.restart()
-    again = label(uri, table.name)
+    again = label(spawn, uri, table.name)
     assert again.returncode == 0, again.stderr
-    assert_finished(uri, backend, table)
+    assert_finished(uri, "server", table)

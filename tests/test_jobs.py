@@ -4,18 +4,25 @@ lock between processes, and jobs killed half-way."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import Table, all_rows, create_table, fingerprint, read_labels, unique_name
+from conftest import (
+    Processes,
+    Table,
+    all_rows,
+    backend_independent,
+    create_table,
+    fingerprint,
+    read_labels,
+    unique_name,
+)
 from pymilvus import DataType, MilvusClient
 from sklearn.datasets import load_digits
 
@@ -29,7 +36,6 @@ from milvus_cluster.schema import UNLABELLED
 
 PARAMS = Parameters(min_cluster_size=20, min_samples=5)
 UNSET = (None, UNLABELLED)  # a row without a label: null, or the placeholder of Milvus 2.3
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str):
@@ -157,6 +163,7 @@ def test_assign_labels_new_rows_with_their_true_clusters(client, uri):
     assert again.exit_code == 0 and "nothing to assign" in again.output
 
 
+@backend_independent
 def test_assign_after_a_topic_model_label_measures_in_the_collection_space(client, uri):
     """label --reduce clusters in a UMAP embedding; the catalog's scales must still be
     distances between the collection's vectors, which is where assign searches."""
@@ -228,6 +235,7 @@ def test_max_changed_refuses_and_writes_nothing(client, uri):
     assert read_labels(client, table.name) != labels
 
 
+@backend_independent
 def test_relabel_and_assign_need_a_labelled_collection(client, uri):
     table = create_table(client)
     for command in ("relabel", "assign"):
@@ -279,6 +287,7 @@ def digits_table(client) -> str:
     return name
 
 
+@backend_independent
 def test_noise_assign_lowers_the_noise_and_marks_those_rows(client, uri):
     name = digits_table(client)
     options = ["--min-cluster-size", "15", "--min-samples", "5", "--json"]
@@ -310,17 +319,11 @@ def let_go(uri: str, backend: str) -> None:
         server_manager_instance.release_server(uri)
 
 
-def start(*args: str) -> subprocess.Popen:
-    environment = os.environ | {"PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=environment)  # fmt: skip
-
-
-def test_two_relabels_at_once_one_exits_3_naming_the_other(client, uri, backend):
+def test_two_relabels_at_once_one_exits_3_naming_the_other(client, uri, backend, spawn):
     table = labelled_table(client, uri, n=3000)
     let_go(uri, backend)
-    jobs = [start("-m", "milvus_cluster", "relabel", "-c", table.name, "--uri", uri, "--json")
-            for _ in range(2)]  # fmt: skip
+    relabel = ["-m", "milvus_cluster", "relabel", "-c", table.name, "--uri", uri, "--json"]
+    jobs = [spawn.start(*relabel) for _ in range(2)]
     outcomes = sorted((job.wait(timeout=300), *job.communicate()) for job in jobs)
     assert [code for code, _, _ in outcomes] == [0, 3], outcomes
     done, skipped = outcomes
@@ -352,9 +355,11 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def killed_while_writing(command: str, name: str, uri: str, how=signal.SIGKILL) -> str:
+def killed_while_writing(
+    spawn: Processes, command: str, name: str, uri: str, how=signal.SIGKILL
+) -> str:
     """Start a job, stop it with `how` once it has written a batch; its stderr."""
-    child = start("-c", CHILD, command, name, uri)
+    child = spawn.start("-c", CHILD, command, name, uri)
     try:
         assert child.stdout.readline().startswith("wrote"), child.stderr.read()
     finally:
@@ -363,11 +368,11 @@ def killed_while_writing(command: str, name: str, uri: str, how=signal.SIGKILL) 
     return child.stderr.read()
 
 
-def test_killed_relabel_is_redone_by_the_next(client, uri, backend):
+def test_killed_relabel_is_redone_by_the_next(client, uri, backend, spawn):
     table = labelled_table(client, uri, n=2500)  # two write batches
     old = read_labels(client, table.name)
     let_go(uri, backend)
-    killed_while_writing("relabel", table.name, uri)
+    killed_while_writing(spawn, "relabel", table.name, uri)
     result = relabel_collection(table.name, uri=uri)
     assert "pid" in result.took_over  # its holder died: taken over at once
     check = MilvusClient(uri)
@@ -384,12 +389,12 @@ def test_killed_relabel_is_redone_by_the_next(client, uri, backend):
         check.close()
 
 
-def test_killed_assign_is_finished_by_the_next(client, uri, backend):
+def test_killed_assign_is_finished_by_the_next(client, uri, backend, spawn):
     table = labelled_table(client, uri)
     ids = true_ids(client, table)
     keys, truth = insert_new_rows(client, table, 2500)  # two write batches
     let_go(uri, backend)
-    killed_while_writing("assign", table.name, uri)
+    killed_while_writing(spawn, "assign", table.name, uri)
     check = MilvusClient(uri)
     try:
         partly = count(check, table.name, no_label(check, table.name))
@@ -455,10 +460,10 @@ def test_a_lock_whose_process_died_here_is_taken_over_at_once(client, uri):
     assert result.rows == 10 and f"pid {dead.pid}" in result.took_over
 
 
-def test_sigterm_ends_a_job_as_failed_and_frees_the_lock(client, uri, backend):
+def test_sigterm_ends_a_job_as_failed_and_frees_the_lock(client, uri, backend, spawn):
     table = labelled_table(client, uri)
     let_go(uri, backend)
-    stderr = killed_while_writing("relabel", table.name, uri, how=signal.SIGTERM)
+    stderr = killed_while_writing(spawn, "relabel", table.name, uri, how=signal.SIGTERM)
     assert "Stopped by SIGTERM" in stderr
     runs = show_json(uri, table.name)
     assert runs["lock"] == "" and runs["runs"][0]["state"] == "failed"

@@ -147,12 +147,12 @@ def test_holders_are_alive_dead_or_expired():
     assert replace(me, expires="2020-01-01T00:00:00.000+00:00").expired
 
 
-def test_a_lite_file_held_by_a_milvus_cluster_process_names_it(tmp_path):
-    path = tmp_path / "held.db"
+@pytest.mark.backends("lite")  # what it checks is a Lite file
+def test_a_lite_file_held_by_a_milvus_cluster_process_names_it(uri, spawn, tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from pymilvus import MilvusClient
-        MilvusClient({str(path)!r}).list_collections()
+        MilvusClient({uri!r}).list_collections()
         print("open", flush=True)
         time.sleep(120)
     """)
@@ -162,12 +162,9 @@ def test_a_lite_file_held_by_a_milvus_cluster_process_names_it(tmp_path):
     for program, expected in [(job, "milvus-cluster assign"), (other, None)]:
         program.parent.mkdir()
         program.write_text(script)
-        holder = subprocess.Popen([sys.executable, str(program), "assign"],
-                                  stdout=subprocess.PIPE, text=True)  # fmt: skip
-        try:
-            assert holder.stdout.readline().strip() == "open"
-            found = lite_job_holding(str(path))
-            assert found == f"pid {holder.pid}, {expected}" if expected else found is None
-        finally:
-            holder.kill()
-            holder.wait()
+        holder = spawn.start(str(program), "assign")
+        assert holder.stdout.readline().strip() == "open"
+        found = lite_job_holding(uri)
+        assert found == f"pid {holder.pid}, {expected}" if expected else found is None
+        holder.kill()
+        holder.wait()

@@ -162,17 +162,16 @@ def test_a_collection_that_is_not_loaded_is_put_back_released(client, uri):
     assert None not in read_labels(client, table.name).values()
 
 
-def test_a_database_that_does_not_exist(client, uri, backend):
-    if backend == "lite":
-        pytest.skip("Milvus Lite has the default database only")
+# Milvus Lite has the default database only.
+@pytest.mark.backends("server", "remote")
+def test_a_database_that_does_not_exist(client, uri):
     result = CliRunner().invoke(main, ["label", "-c", "x", "--uri", uri, "--db-name", "nope"])
     assert result.exit_code == 1
     assert "'nope'" in result.output and "--db-name" in result.output
 
 
-def test_a_non_default_database(client, uri, backend):
-    if backend == "lite":
-        pytest.skip("Milvus Lite has the default database only")
+@pytest.mark.backends("server", "remote")
+def test_a_non_default_database(client, uri):
     from pymilvus import MilvusClient
 
     database = unique_name("db")

@@ -7,12 +7,19 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import clustered_vectors, create_table, takes_nulls, unique_name
+from conftest import (
+    backend_independent,
+    clustered_vectors,
+    create_table,
+    takes_nulls,
+    unique_name,
+)
 from pymilvus import DataType
 
 from milvus_cluster import Parameters, label_collection
@@ -24,7 +31,6 @@ from milvus_cluster.plot import plot_collection, sample_rows
 
 TOPICS = ["football league goal striker", "bank inflation interest rates",
           "election parliament vote minister", "film actor award festival"]  # fmt: skip
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(tempfile.gettempdir()) / "milvus-cluster-screenshots"
 
 
@@ -55,11 +61,20 @@ def labelled(client, uri):
     return name, vectors
 
 
-def chromium(page: Path, *options: str) -> subprocess.CompletedProcess:
+@pytest.fixture
+def chromium() -> Callable[..., subprocess.CompletedProcess]:
+    """Runs headless Chromium on a local page: `chromium(page, *options)`."""
+    program = shutil.which("chromium") or shutil.which("chromium-browser")
+    if program is None:
+        pytest.skip("no chromium (CI installs Debian's package)")
+    return lambda page, *options: run_chromium(program, page, *options)
+
+
+def run_chromium(program: str, page: Path, *options: str) -> subprocess.CompletedProcess:
     """Headless Chromium on a local page, a fresh profile, nothing from the network."""
     with tempfile.TemporaryDirectory() as profile:
         return subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader",
+            [program, "--headless", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader",
              "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
              "--enable-logging=stderr", "--virtual-time-budget=30000", *options, page.as_uri()],
@@ -67,12 +82,9 @@ def chromium(page: Path, *options: str) -> subprocess.CompletedProcess:
         )  # fmt: skip
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (CI installs Debian's package)")
-def test_the_page_loads_in_chromium_with_every_point(backend, tmp_path, request):
-    if backend != "lite":
-        pytest.skip("the page is the same whichever Milvus the rows came from")
-    uri = request.getfixturevalue("uri")
-    name, _ = request.getfixturevalue("labelled")
+@backend_independent
+def test_the_page_loads_in_chromium_with_every_point(uri, labelled, chromium, tmp_path):
+    name, _ = labelled
     page = tmp_path / "clusters.html"
     result = plot_collection(name, page, uri=uri, max_points=400)
     assert result.sampled and result.points <= 400 and result.clusters == 4
@@ -91,6 +103,7 @@ def test_the_page_loads_in_chromium_with_every_point(backend, tmp_path, request)
     assert shot.stat().st_size > 20_000, "the screenshot looks blank"
 
 
+@backend_independent
 def test_map_of_a_labelled_collection(client, uri, labelled, tmp_path):
     name, vectors = labelled
     result = plot_collection(name, tmp_path / "map.html", uri=uri)
@@ -104,6 +117,7 @@ def test_map_of_a_labelled_collection(client, uri, labelled, tmp_path):
     assert "&lt;b&gt;" in html and "<b>football" not in html, "texts are escaped for hover"
 
 
+@backend_independent
 def test_rows_added_after_labelling_are_shown_apart(client, uri, capabilities, labelled, tmp_path):
     if not takes_nulls(capabilities):
         pytest.skip("without nullable fields every insert carries a label")
@@ -116,6 +130,7 @@ def test_rows_added_after_labelling_are_shown_apart(client, uri, capabilities, l
     assert "not labelled yet (10)" in (tmp_path / "map.html").read_text()
 
 
+@backend_independent
 def test_cli_plot(client, uri, labelled, tmp_path):
     name, _ = labelled
     output = tmp_path / "cli.html"
@@ -128,6 +143,7 @@ def test_cli_plot(client, uri, labelled, tmp_path):
     assert result.exit_code == 0 and "4 clusters" in result.output
 
 
+@backend_independent
 def test_plot_needs_labels(client, uri, tmp_path):
     table = create_table(client, n=50)
     result = CliRunner().invoke(main, ["plot", "-c", table.name, "--uri", uri,

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import clustered_vectors, create_table, read_labels
+from conftest import backend_independent, clustered_vectors, create_table, read_labels
 from sklearn.metrics import adjusted_rand_score
 
 from milvus_cluster import Parameters, label_collection, local_knn
@@ -61,6 +61,7 @@ def test_tiny_inputs_do_not_break_umap():
     assert embedding.shape == (4, 2) and reduced.k == 3
 
 
+@backend_independent
 def test_label_with_reduce_on_milvus(client, uri):
     table = create_table(client, n=600, metric="COSINE")
     parameters = Parameters(min_cluster_size=20, min_samples=5, reduce=Reduction(dim=5))
@@ -72,6 +73,7 @@ def test_label_with_reduce_on_milvus(client, uri):
     assert adjusted_rand_score(table.truth, found) > 0.95
 
 
+@backend_independent
 def test_cli_reduce_option(client, uri):
     table = create_table(client, n=200)
     runner = CliRunner()
@@ -83,6 +85,7 @@ def test_cli_reduce_option(client, uri):
     assert "reduced:  UMAP to 2 dimensions" in good.output
 
 
+@backend_independent
 def test_without_umap_the_error_says_what_to_install(client, uri, monkeypatch):
     table = create_table(client, n=100)
     monkeypatch.setitem(sys.modules, "umap", None)  # `import umap` now raises ImportError
