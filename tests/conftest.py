@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Fixtures that start processes, Chromium or a server: a test that uses one is `slow`
 #: (`chromium` is in test_plot.py, its only user).
 SLOW_FIXTURES = frozenset({"spawn", "chromium", "own_server"})
+#: Module-scoped fixtures of collections that several tests read: those tests run on
+#: one pytest-xdist worker, which makes the collection once.
+SHARED_FIXTURES = frozenset({"shared_uri", "shared_client"})
 _names = itertools.count()
 
 #: A test whose subject does not depend on the Milvus behind it (the CLI's wording and
@@ -54,7 +58,10 @@ _names = itertools.count()
 backend_independent = pytest.mark.backends("lite")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    if not pluginmanager.has_plugin("xdist"):  # `-p no:xdist`: pyproject's options stay valid
+        parser.addoption("--numprocesses", help="pytest-xdist is off: ignored")
+        parser.addoption("--dist", help="pytest-xdist is off: ignored")
     parser.addoption(
         "--milvus-uri",
         default=os.environ.get("MILVUS_TEST_URI", ""),
@@ -91,9 +98,25 @@ def backend_of(item: pytest.Item) -> str | None:
     return callspec.params.get("backend") if callspec else None
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` selects by the markers set here
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
+    mark(config, items)  # before pytest's own hooks select by these markers (-m)
+    result = yield
+    items.sort(key=longest_first)
+    return result
+
+
+def longest_first(item: pytest.Item) -> tuple[bool, ...]:
+    """Server before Lite, slow before the rest, core last: pytest-xdist hands tests out
+    in this order, so the last ones to start are short and the workers end together."""
+    return tuple(not item.get_closest_marker(name) for name in ("server", "slow", "lite"))
+
+
+def mark(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The markers of each test, from its backend and the fixtures it uses; tests
+    whose `backends` marker excludes their backend are deselected."""
     kept, elsewhere = [], []
+    xdist = config.pluginmanager.has_plugin("xdist")
     for item in items:
         backend = backend_of(item)
         only = item.get_closest_marker("backends")
@@ -109,6 +132,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker("slow")
         if not backend and "own_server" not in uses:
             item.add_marker("core")
+        if xdist and backend and uses & SHARED_FIXTURES:  # on one worker (--dist loadgroup)
+            item.add_marker(pytest.mark.xdist_group(f"{item.module.__name__}-{backend}"))
         kept.append(item)
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
@@ -181,8 +206,10 @@ def shared_server_uri(directory: Path, timeout: float = 300) -> str:
 
 def needs_shared_server(nodeid: str) -> bool:
     """Whether a collected test runs on the shared server: `backend` is `server` (the
-    controller sees only the ids that the xdist workers collected)."""
-    return "server" in nodeid.partition("[")[2].rstrip("]").split("-")
+    controller sees only the ids that the xdist workers collected, which end in
+    `@group` under --dist loadgroup)."""
+    params = nodeid.partition("[")[2].rpartition("]")[0]
+    return "server" in params.split("-")
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -310,6 +337,12 @@ def ours(name: str) -> bool:
     return f"_{os.getpid()}_" in name
 
 
+def our_collections(client: MilvusClient) -> set[str]:
+    """The collections of this process's tests; on the server, the other workers'
+    come and go meanwhile."""
+    return {name for name in client.list_collections() if ours(name)}
+
+
 def tidy(client: MilvusClient, names: set[str]) -> None:
     for name in names:
         for alias in client.list_aliases(collection_name=name).get("aliases", []):
@@ -317,8 +350,9 @@ def tidy(client: MilvusClient, names: set[str]) -> None:
         client.drop_collection(name)
 
 
-@pytest.fixture
-def client(uri: str, backend: str) -> Iterator[MilvusClient]:
+@contextmanager
+def tidy_client(uri: str, backend: str) -> Iterator[MilvusClient]:
+    """A client that drops, at the end, the collections made meanwhile by this process."""
     client = MilvusClient(uri)
     existing = set(client.list_collections())
     yield client
@@ -326,8 +360,32 @@ def client(uri: str, backend: str) -> Iterator[MilvusClient]:
         client.close()
         release_lite(uri)
         return
-    tidy(client, {name for name in client.list_collections() if ours(name)} - existing)
+    tidy(client, our_collections(client) - existing)
     client.close()
+
+
+@pytest.fixture
+def client(uri: str, backend: str) -> Iterator[MilvusClient]:
+    with tidy_client(uri, backend) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def shared_uri(backend: str, tmp_path_factory: pytest.TempPathFactory, request) -> str:
+    """Where a module keeps the collections that its tests only read (made once a
+    module and backend, by a module-scoped fixture): on the server, a collection
+    costs 6-10 s to create, flush and load."""
+    if backend == "lite":
+        return str(tmp_path_factory.mktemp("shared") / "milvus.db")
+    if backend == "server":
+        return request.getfixturevalue("server_uri")
+    return request.config.getoption("--milvus-uri")
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_uri: str, backend: str) -> Iterator[MilvusClient]:
+    with tidy_client(shared_uri, backend) as client:
+        yield client
 
 
 def release_lite(uri: str) -> None:

@@ -7,7 +7,13 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
-from conftest import backend_independent, create_table, fingerprint, unique_name
+from conftest import (
+    backend_independent,
+    create_table,
+    fingerprint,
+    our_collections,
+    unique_name,
+)
 from milvus_server import ROOT_TOKEN
 from pymilvus import DataType, MilvusClient
 
@@ -36,9 +42,9 @@ def table(client):
 @pytest.fixture
 def unchanged(client, table):
     """Asserts, after the test, that nothing in the database changed."""
-    before = (sorted(client.list_collections()), fingerprint(client, table.name))
+    before = (our_collections(client), fingerprint(client, table.name))
     yield
-    assert (sorted(client.list_collections()), fingerprint(client, table.name)) == before
+    assert (our_collections(client), fingerprint(client, table.name)) == before
 
 
 @backend_independent
