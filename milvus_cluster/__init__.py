@@ -4,25 +4,26 @@ from milvus_cluster import label_collection, Parameters
 result = label_collection("docs", uri="./milvus.db", parameters=Parameters(min_cluster_size=20))
 """
 
-from .clustering import Clustering, cluster_graph
-from .collection import CollectionInfo
-from .errors import (
+from milvus_cluster.commands.ingest import IngestResult, ingest_file
+from milvus_cluster.commands.label import LabelResult, label_collection
+from milvus_cluster.commands.plot import MapResult, plot_collection
+from milvus_cluster.core.clustering import Clustering, cluster_graph
+from milvus_cluster.core.keywords import cluster_keywords
+from milvus_cluster.core.knn import KnnGraph, local_knn
+from milvus_cluster.core.parameters import Parameters
+from milvus_cluster.core.reduce import Reduction
+from milvus_cluster.errors import (
     CollectionError,
     ConnectionFailed,
     LockHeld,
     MigrationError,
     MilvusClusterError,
+    MissingExtra,
     ParameterError,
     WriteError,
 )
-from .extras import MissingExtra
-from .ingest import IngestResult, ingest_file
-from .keywords import cluster_keywords
-from .knn import KnnGraph, local_knn
-from .pipeline import LabelResult, Parameters, label_collection
-from .plot import MapResult, plot_collection
-from .reduce import Reduction
-from .schema import Plan
+from milvus_cluster.migration.plan import Plan
+from milvus_cluster.milvus.describe import CollectionInfo
 
 __all__ = [
     "Clustering",

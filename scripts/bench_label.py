@@ -563,7 +563,7 @@ def notebook_matrix(dist: dict[int, list[tuple[int, float]]], n: int) -> tuple[n
 
 def worker_knn(job: Json) -> Json:
     """The shared kNN graph for the cluster-stage comparison, saved for the next workers."""
-    from milvus_cluster.knn import local_knn
+    from milvus_cluster.core.knn import local_knn
 
     vectors, _ = load_data(Path(job["workdir"]), job["n"])
     start = time.perf_counter()
@@ -575,8 +575,8 @@ def worker_knn(job: Json) -> Json:
 
 def worker_ours(job: Json) -> Json:
     """cluster_graph twice on the saved graph, with the vectors as label_collection passes them."""
-    from milvus_cluster.clustering import cluster_graph
-    from milvus_cluster.knn import KnnGraph
+    from milvus_cluster.core.clustering import cluster_graph
+    from milvus_cluster.core.knn import KnnGraph
 
     vectors, truth = load_data(Path(job["workdir"]), job["n"])
     saved = np.load(job["graph"])

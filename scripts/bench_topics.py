@@ -35,7 +35,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score, homogeneity_score, normalized_mutual_info_score
 
 from milvus_cluster import Parameters, cluster_graph, local_knn
-from milvus_cluster.reduce import Reduction, reduce_graph
+from milvus_cluster.core.reduce import Reduction, reduce_graph
 
 DATASETS = {  # stem: (category column, min_cluster_size values)
     "bbc-text": ("category", (15, 30, 60)),

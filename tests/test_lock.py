@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from conftest import create_table
 
-from milvus_cluster.catalog import Catalog, ClusterEntry, IdLedger, RunRecord, catalog_name
-from milvus_cluster.collection import Milvus
-from milvus_cluster.errors import LockHeld
-from milvus_cluster.jobs import run_job
-from milvus_cluster.lock import Holder, Lock, LockLost, lite_job_holding
+from milvus_cluster.core.stable_ids import IdLedger
+from milvus_cluster.errors import LockHeld, LockLost
+from milvus_cluster.jobs.catalog import Catalog, ClusterEntry, RunRecord, catalog_name
+from milvus_cluster.jobs.lock import Holder, Lock, lite_job_holding
+from milvus_cluster.jobs.run import run_job
+from milvus_cluster.milvus.client import Milvus
 
 
 @pytest.fixture

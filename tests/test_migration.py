@@ -9,8 +9,8 @@ from conftest import create_table, fingerprint, read_labels, unique_name
 from pymilvus import DataType
 
 from milvus_cluster import MigrationError, Parameters, label_collection
-from milvus_cluster.backups import cleanup_collection, rollback_collection
 from milvus_cluster.cli import main
+from milvus_cluster.commands.rollback import cleanup_collection, rollback_collection
 
 PARAMS = Parameters(min_cluster_size=20, min_samples=5)
 

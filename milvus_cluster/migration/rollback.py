@@ -1,0 +1,96 @@
+"""Rollback to, and cleanup of, what the shadow strategy leaves behind.
+
+After a shadow migration the labelled collection carries COPIED_FROM, the name
+of the collection it was copied from (the backup): `<name>_mc_backup` when the
+two swapped names, the original collection itself when an alias moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from milvus_cluster.errors import MigrationError
+from milvus_cluster.migration.plan import (
+    BACKUP_OF,
+    COPIED_FROM,
+    SHADOW_OF,
+    backup_name,
+    shadow_name,
+)
+from milvus_cluster.migration.shadow import finish_switch
+from milvus_cluster.milvus.client import Milvus
+
+
+@dataclass(frozen=True)
+class Rollback:
+    collection: str  # what clients use (name or alias), now the backup again
+    restored: str  # the collection they reach now
+    set_aside: str  # the labelled copy, kept until `cleanup`
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def rollback(milvus: Milvus, name: str) -> Rollback:
+    """Point `name` (a collection or an alias) back at the collection it was copied from."""
+    finish_switch(milvus, name)
+    if not milvus.has(name):
+        raise MigrationError(f"Collection {name!r} does not exist; nothing to roll back.")
+    labelled = milvus.resolve(name)
+    backup = milvus.property(labelled, COPIED_FROM)
+    if not backup or not milvus.has(backup):
+        raise MigrationError(
+            f"{name!r} has no backup to roll back to (it was labelled in place, or its backup "
+            "was cleaned up)."
+        )
+    aliases = milvus.aliases(labelled)
+    if labelled == name:  # the names were swapped: swap them back
+        aside = shadow_name(name)
+        if milvus.has(aside):
+            raise MigrationError(f"{aside!r} exists; run `milvus-cluster cleanup` first.")
+        milvus.set_properties(labelled, {SHADOW_OF: name})
+        milvus.rename(labelled, aside)
+        milvus.rename(backup, name)
+        milvus.clear_properties(name, [BACKUP_OF])
+        milvus.load(name)
+        restored = name
+    else:  # clients came through aliases: point them back
+        aside, restored = labelled, backup
+        milvus.set_properties(labelled, {SHADOW_OF: backup})
+        if not milvus.loaded(backup):
+            milvus.load(backup)
+    for alias in aliases:
+        milvus.point_alias(alias, restored)
+    milvus.clear_properties(aside, [COPIED_FROM])
+    return Rollback(name, restored, aside)
+
+
+def leftovers(milvus: Milvus, name: str) -> list[str]:
+    """Collections that milvus-cluster made or kept for `name` and that nothing uses:
+    an unfinished or rolled-back copy, and the backup of a finished migration."""
+    finish_switch(milvus, name)
+    found = []
+    live = milvus.resolve(name) if milvus.has(name) else name
+    for candidate in dict.fromkeys((shadow_name(live), shadow_name(name))):
+        ours = milvus.has(candidate) and milvus.property(candidate, SHADOW_OF)
+        if ours and candidate != live:
+            found.append(candidate)
+    backup = milvus.property(live, COPIED_FROM) if milvus.has(live) else None
+    backups: tuple[str | None, ...] = (backup, backup_name(name))
+    for kept in backups:
+        if kept and kept != live and kept not in found and milvus.has(kept):
+            found += [] if milvus.aliases(kept) else [kept]
+    return found
+
+
+def cleanup(milvus: Milvus, name: str, drop: bool) -> list[str]:
+    """The leftovers of `name`, dropped when `drop` is true."""
+    found = leftovers(milvus, name)
+    if drop:
+        for collection in found:
+            milvus.drop(collection)
+        if milvus.has(name):
+            live = milvus.resolve(name)
+            if milvus.property(live, COPIED_FROM) in found:
+                milvus.clear_properties(live, [COPIED_FROM])
+    return found
