@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from milvus_cluster.core.reduce import Reduction, parse_reduction
 from milvus_cluster.errors import MilvusClusterError
+
+if TYPE_CHECKING:
+    from milvus_cluster.core.reduce import Reduction
 
 Decorator = Callable[[Callable], Callable]
 
@@ -153,6 +155,8 @@ target_options = _all(
 
 
 def _reduction(context: click.Context, parameter: click.Parameter, value: str) -> Reduction | None:
+    from milvus_cluster.core.reduce import parse_reduction
+
     try:
         return parse_reduction(value)
     except MilvusClusterError as error:
