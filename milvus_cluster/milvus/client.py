@@ -9,9 +9,12 @@ or gRPC error leaves it as one of ours with a message for people, never as
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -56,7 +59,7 @@ class Milvus:
 
     @classmethod
     def connect(cls, uri: str, token: str = "", db_name: str = "", timeout: float = 30) -> Milvus:
-        from pymilvus import MilvusClient
+        MilvusClient = pymilvus().MilvusClient
 
         if is_lite(uri):
             check_lite_path(uri)
@@ -512,7 +515,25 @@ def quiet_logs(verbose: bool) -> None:
     """pymilvus logs every failed call with a traceback, and warnings of its own, on
     stderr; our one-line messages say what matters. Its import sets its log levels,
     so it is imported first."""
-    import pymilvus  # noqa: F401
-
+    pymilvus()
     for name in ("pymilvus", "pymilvus.milvus_client", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+
+
+def pymilvus() -> ModuleType:
+    """pymilvus, imported. It parses MILVUS_URI as it is imported and refuses a Milvus
+    Lite path there, which is what our --uri (and so MILVUS_URI) takes; such a value
+    is hidden from it for that moment."""
+    if "pymilvus" in sys.modules:
+        return sys.modules["pymilvus"]
+    uri = os.environ.get("MILVUS_URI", "")
+    if not uri or not is_lite(uri):
+        import pymilvus as module
+
+        return module
+    del os.environ["MILVUS_URI"]
+    try:
+        import pymilvus as module
+    finally:
+        os.environ["MILVUS_URI"] = uri
+    return module
