@@ -22,7 +22,7 @@ Json = dict[str, Any]
 
 def bench_compare(n: int, workdir: Path) -> Json:
     """The graph once, then ours and fast_hdbscan (cold and warm numba cache) on it."""
-    job = {
+    job: Json = {
         "n": n,
         "workdir": str(workdir),
         "graph": str(workdir / f"graph_{n}.npz"),
