@@ -207,3 +207,32 @@ def test_wrong_token_on_a_server_with_authentication(tmp_path):
         client.close()
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (["--label-field", "id"], ["'id'", "primary key"]),
+        (["--prob-field", "vector"], ["'vector'", "FLOAT_VECTOR"]),
+        (["--label-field", "bad name!"], ["'bad name!'", "not a name"]),
+        (["--label-field", ""], ["--label-field", "not a name"]),
+        (["--label-field", "x", "--prob-field", "x"], ["both 'x'"]),
+    ],
+)
+def test_label_fields_that_would_damage_the_collection_are_refused_first(
+    client, uri, table, unchanged, options, words
+):
+    result = run("label", "-c", table.name, "--uri", uri, *options)
+    assert_one_line_error(result, *words)
+
+
+def test_vectors_whose_distances_overflow_are_refused_and_leave_nothing(client, uri, backend):
+    table = create_table(client, n=60)
+    huge = {"id": 10**6, "vector": [1e19] * table.vectors.shape[1], "title": "huge",
+            "group": 0, "meta": {}, "tags": []}  # fmt: skip
+    client.insert(table.name, [huge])
+    client.flush(table.name)
+    before = (sorted(client.list_collections()), fingerprint(client, table.name))
+    result = run("label", "-c", table.name, "--uri", uri, "--knn", "local")
+    assert_one_line_error(result, "cannot be clustered", "not finite or a norm beyond")
+    assert (sorted(client.list_collections()), fingerprint(client, table.name)) == before

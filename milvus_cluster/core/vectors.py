@@ -71,6 +71,26 @@ def _grown(vectors: np.ndarray, needed: int) -> np.ndarray:
     return bigger
 
 
+def check_finite(vectors: np.ndarray, field: str, chunk: int = 65_536) -> None:
+    """Refuse vectors whose distances cannot be computed in float32: NaN or infinite
+    components, or squared norms so large that a squared distance (at most 4 × the
+    larger squared norm) passes float32's range, which makes every distance infinite
+    and the search or the clustering meaningless. Checked in chunks, in float64."""
+    limit = float(np.finfo(np.float32).max) / 4
+    for start in range(0, len(vectors), chunk):
+        part = vectors[start : start + chunk].astype(np.float64)
+        squared = np.einsum("ij,ij->i", part, part)
+        bad = ~np.isfinite(squared) | (squared > limit)
+        if bad.any():
+            row = start + int(np.flatnonzero(bad)[0])
+            raise CollectionError(
+                f"Field {field!r} holds vectors that cannot be clustered: row {row} (and "
+                f"maybe others) has components that are not finite or a norm beyond "
+                f"{np.sqrt(limit):.1e}, where distances overflow float32; fix or remove "
+                "such rows and run again."
+            )
+
+
 def check_complete(read: int, counted_before: int, counted_after: int) -> None:
     """The rows read must match count(*) taken before or after the read.
 

@@ -134,22 +134,26 @@ FIELD_NAMES = [spec["name"] for spec in FIELDS] + ["centroid"]
 class Catalog:
     """Reads and writes the catalog rows of one collection."""
 
-    def __init__(self, milvus: Milvus, name: str, dim: int) -> None:
+    def __init__(self, milvus: Milvus, name: str, dim: int, created: bool = False) -> None:
         self.milvus = milvus
         self.name = name
         self.dim = dim
+        self.created = created  # made by this process, a moment ago
+        self.holds_labels = False  # ids or clusters were written through it
 
     @classmethod
     def open(cls, milvus: Milvus, collection: str, dim: int | None = None) -> Catalog | None:
         """The catalog of `collection` (the name or alias jobs use); created when `dim`
         is given and there is none yet, else None when there is none."""
         name = catalog_name(collection)
+        created = False
         if not milvus.has(name):
             if dim is None:
                 return None
             specs = FIELDS + [{"name": "centroid", "type": "FLOAT_VECTOR", "dim": dim}]
             try:
                 milvus.create_plain(name, specs, "centroid", {CATALOG_OF: collection})
+                created = True
             except MilvusClusterError:
                 if not milvus.has(name):  # else another job created it a moment ago
                     raise
@@ -157,7 +161,7 @@ class Catalog:
         assert centroid is not None
         if not milvus.loaded(name):  # Milvus Lite forgets load states between processes
             milvus.load(name)
-        return cls(milvus, name, centroid.dim)
+        return cls(milvus, name, centroid.dim, created)
 
     # -- rows --------------------------------------------------------------
 
@@ -211,6 +215,7 @@ class Catalog:
     def replace_clusters(self, entries: Sequence[ClusterEntry]) -> None:
         """Make `entries` the current clusters: write them, delete the others. Keywords of
         a cluster that keeps its id are kept until the keyword stage writes new ones."""
+        self.holds_labels = True
         old = {e.cluster_id: e for e in self.clusters()}
         rows = []
         for entry in entries:
@@ -305,6 +310,7 @@ class Catalog:
         return IdLedger(int(data["next_id"]), tuple(int(i) for i in data["retired"]))
 
     def save_ledger(self, ledger: IdLedger) -> None:
+        self.holds_labels = True
         data = {"next_id": ledger.next_id, "retired": list(ledger.retired)}
         self._write([self._row("ids", "ids", data=data)])
 
@@ -317,6 +323,14 @@ class Catalog:
 
     def delete_lock(self) -> None:
         self.milvus.delete(self.name, 'key == "lock"')
+
+    def drop_if_new_and_unused(self) -> bool:
+        """Drop the catalog when this process made it and no id or cluster was written
+        through it (a first run refused before writing): a refusal leaves nothing behind."""
+        if not self.created or self.holds_labels:
+            return False
+        self.milvus.drop(self.name)
+        return True
 
 
 def _entry(row: dict[str, Any]) -> ClusterEntry:

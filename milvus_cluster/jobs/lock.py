@@ -152,7 +152,10 @@ class Lock:
             )
 
     def release(self) -> None:
-        """Stop renewing and remove the lock row if it is still ours (else leave it)."""
+        """Stop renewing and remove the lock row if it is still ours (else leave it);
+        a second call does nothing."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()

@@ -12,10 +12,11 @@ the run row stays `running` until the next job marks it failed and does the work
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, replace
 from typing import Any
 
+from milvus_cluster.errors import MilvusClusterError
 from milvus_cluster.jobs.catalog import Catalog, RunRecord, new_run_id, now
 from milvus_cluster.jobs.lock import LOCK_TTL, Holder, Lock
 from milvus_cluster.milvus.client import Milvus
@@ -85,6 +86,9 @@ def run_job(
             yield job
         except BaseException as error:
             job.fail(error)
+            lock.release()
+            with suppress(MilvusClusterError):  # the error itself matters more
+                catalog.drop_if_new_and_unused()
             raise
         catalog.prune_runs()
     finally:

@@ -20,11 +20,12 @@ upserts otherwise. Nothing that would change a primary key is ever chosen.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from milvus_cluster.core.labels import UNLABELLED, UNLABELLED_PROBABILITY
-from milvus_cluster.errors import MigrationError
+from milvus_cluster.errors import MigrationError, ParameterError
 from milvus_cluster.milvus.capabilities import Capabilities
 from milvus_cluster.milvus.describe import CollectionInfo
 
@@ -128,6 +129,7 @@ def plan(
     allow_required: bool = False,
 ) -> Plan:
     """Choose how to write labels into `info`'s collection (see the module's strategies)."""
+    check_field_names(info, label_field, prob_field)
     existing = {f.name: f.type for f in info.fields}
     _check_type(existing, label_field, LABEL_TYPES["label"], info.name)
     if prob_field:
@@ -231,6 +233,35 @@ def _no_upsert_on_auto_id(collection: str, capabilities: Capabilities) -> str:
         "would give rows new primary keys, so labels cannot be rewritten in place; label a "
         "copy, or upgrade Milvus."
     )
+
+
+FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")  # what Milvus takes as a field name
+
+
+def check_field_names(info: CollectionInfo, label_field: str, prob_field: str | None) -> None:
+    """Refuse label field names that Milvus cannot take or that would overwrite the
+    collection's own key or vectors, before anything is created or written."""
+    given = [("--label-field", label_field)] + (
+        [("--prob-field", prob_field)] if prob_field else []
+    )
+    for option, name in given:
+        if not FIELD_NAME.fullmatch(name):
+            raise ParameterError(
+                f"{option} {name!r} is not a name Milvus takes for a field (letters, digits "
+                "and _, not starting with a digit, at most 255); choose another."
+            )
+        spec = info.field(name)
+        if spec is not None and (spec.is_primary or spec.type.endswith("VECTOR")):
+            what = "primary key" if spec.is_primary else f"{spec.type} field"
+            raise ParameterError(
+                f"{option} {name!r} is the collection's {what}, which milvus-cluster never "
+                "writes; choose another name."
+            )
+    if prob_field and prob_field == label_field:
+        raise ParameterError(
+            f"--label-field and --prob-field are both {label_field!r}; give them different "
+            "names (or --prob-field '' for none)."
+        )
 
 
 def _check_type(existing: dict[str, str], name: str, wanted: str, collection: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from milvus_cluster.core.knn import check_unit_length
-from milvus_cluster.core.vectors import Vectors, check_complete, collect_vectors
+from milvus_cluster.core.vectors import Vectors, check_complete, check_finite, collect_vectors
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
 
@@ -27,6 +27,7 @@ def read_vectors(
         batches = _seen(batches, each_batch)
     vectors = collect_vectors(batches, info.pk, info.vector_field, info.dim, counted, advance)
     check_complete(vectors.n, counted, milvus.count(info.name))
+    check_finite(vectors.vectors, info.vector_field)
     if info.metric == "IP":
         check_unit_length(vectors.vectors)
     return vectors
