@@ -3,6 +3,8 @@ rollback and cleanup, and the collections that are not ours to touch."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from click.testing import CliRunner
 from conftest import create_table, fingerprint, read_labels, unique_name
@@ -151,7 +153,29 @@ def test_a_collection_in_the_way_is_not_touched(client, uri, suffix):
     before = (fingerprint(client, table.name), fingerprint(client, theirs.name))
     with pytest.raises(MigrationError, match=f"{table.name}{suffix}"):
         label_collection(table.name, uri=uri, parameters=PARAMS)
+    assert cleanup_collection(table.name, uri=uri, drop=True) == []  # not ours to drop
     assert (fingerprint(client, table.name), fingerprint(client, theirs.name)) == before
+
+
+def test_cleanup_finds_the_scratch_collections_of_a_killed_probe(client, uri, backend):
+    if backend != "lite":
+        pytest.skip("the listing is the same on every backend; Lite makes it cheap")
+    from milvus_cluster.milvus.probe import PROBE_MARK
+
+    table = create_table(client, n=20)
+    stale, fresh, theirs = "mc_probe_1000_dead", f"mc_probe_{int(time.time())}_live", "mc_probe_1_x"
+    for name in (stale, fresh, theirs):
+        schema = client.create_schema()
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+        index = client.prepare_index_params()
+        index.add_index("v", index_type="FLAT", metric_type="L2")
+        marked = {PROBE_MARK: "true"} if name != theirs else {}
+        client.create_collection(name, schema=schema, index_params=index, properties=marked)
+    assert cleanup_collection(table.name, uri=uri) == [stale]  # not one still probing
+    cleanup_collection(table.name, uri=uri, drop=True)
+    assert not client.has_collection(stale)
+    assert client.has_collection(fresh) and client.has_collection(theirs)
 
 
 def test_a_collection_that_is_not_loaded_is_put_back_released(client, uri):

@@ -19,6 +19,7 @@ from milvus_cluster.migration.plan import (
 )
 from milvus_cluster.migration.shadow import finish_switch
 from milvus_cluster.milvus.client import Milvus
+from milvus_cluster.milvus.probe import stale_probes
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
 
 def leftovers(milvus: Milvus, name: str) -> list[str]:
     """Collections that milvus-cluster made or kept for `name` and that nothing uses:
-    an unfinished or rolled-back copy, and the backup of a finished migration."""
+    an unfinished or rolled-back copy, the backup of a finished migration, and the
+    scratch collections of a capability probe that was killed. Only collections whose
+    marker properties say they are ours (or that our copy records as its source)."""
     finish_switch(milvus, name)
     found = []
     live = milvus.resolve(name) if milvus.has(name) else name
@@ -75,12 +78,14 @@ def leftovers(milvus: Milvus, name: str) -> list[str]:
         ours = milvus.has(candidate) and milvus.property(candidate, SHADOW_OF)
         if ours and candidate != live:
             found.append(candidate)
-    backup = milvus.property(live, COPIED_FROM) if milvus.has(live) else None
-    backups: tuple[str | None, ...] = (backup, backup_name(name))
+    backup = milvus.property(live, COPIED_FROM) if milvus.has(live) else None  # ours
+    named = backup_name(name)  # ours only when marked so: a user may have such a name
+    marked = milvus.has(named) and milvus.property(named, BACKUP_OF) == name
+    backups: tuple[str | None, ...] = (backup, named if marked else None)
     for kept in backups:
         if kept and kept != live and kept not in found and milvus.has(kept):
             found += [] if milvus.aliases(kept) else [kept]
-    return found
+    return found + stale_probes(milvus)
 
 
 def cleanup(milvus: Milvus, name: str, drop: bool) -> list[str]:

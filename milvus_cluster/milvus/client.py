@@ -91,6 +91,10 @@ class Milvus:
 
     # -- describing --------------------------------------------------------
 
+    def collections(self) -> list[str]:
+        with self._errors("list the collections"):
+            return list(self.client.list_collections())
+
     def has(self, name: str) -> bool:
         with self._errors("check for a collection", name):
             return bool(self.client.has_collection(name))

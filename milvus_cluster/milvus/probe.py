@@ -1,11 +1,14 @@
 """The capability probe: what a server can do, measured on scratch collections.
 
-Each scratch collection is named `mc_probe_<hex>` (PROBE_PREFIX) and dropped in a
-`finally`. Milvus Lite's answers were measured once, so Lite is never probed.
+Each scratch collection is named `mc_probe_<unix time>_<hex>`, carries the PROBE_MARK
+property and is dropped in a `finally`; what a killed probe leaves, `stale_probes`
+finds (milvus-cluster cleanup drops it). Milvus Lite's answers were measured once, so
+Lite is never probed.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
@@ -19,6 +22,8 @@ if TYPE_CHECKING:
     from milvus_cluster.milvus.client import Milvus
 
 PROBE_PREFIX = "mc_probe_"
+PROBE_MARK = "milvus_cluster.probe"  # property of every scratch collection
+STALE_AFTER = 600  # seconds: a probe takes a few; older scratch collections are leftovers
 
 
 def probe(milvus: Milvus) -> Capabilities:
@@ -29,7 +34,7 @@ def probe(milvus: Milvus) -> Capabilities:
     inferred = capabilities_of(milvus.version(), milvus.lite)
     if milvus.lite:
         return inferred
-    scratch = f"{PROBE_PREFIX}{uuid.uuid4().hex[:12]}"
+    scratch = f"{PROBE_PREFIX}{int(time.time())}_{uuid.uuid4().hex[:8]}"
     try:
         return _probe(milvus, inferred, scratch)
     except MilvusClusterError:
@@ -39,6 +44,30 @@ def probe(milvus: Milvus) -> Capabilities:
             with suppress(MilvusClusterError):
                 if milvus.has(name):
                     milvus.drop(name)
+
+
+def stale_probes(milvus: Milvus) -> list[str]:
+    """Scratch collections of probes that were killed (marked, and older than STALE_AFTER)."""
+    found = []
+    for name in milvus.collections():
+        stamp = name.removeprefix(PROBE_PREFIX).split("_")[0]
+        old = stamp.isdigit() and time.time() - int(stamp) > STALE_AFTER
+        if name.startswith(PROBE_PREFIX) and old and milvus.property(name, PROBE_MARK):
+            found.append(name)
+    return found
+
+
+def _create(
+    milvus: Milvus,
+    name: str,
+    fields: list[dict[str, Any]],
+    indexes: list[dict[str, Any]],
+    auto_id: bool = False,
+    properties: dict[str, str] | None = None,
+) -> None:
+    """A scratch collection, marked as the probe's."""
+    marked = {PROBE_MARK: "true", **(properties or {})}
+    milvus.create_collection(name, fields, indexes, auto_id=auto_id, properties=marked)
 
 
 def _field(name: str, kind: str, **options: Any) -> dict[str, Any]:
@@ -61,13 +90,13 @@ def _probe(milvus: Milvus, inferred: Capabilities, scratch: str) -> Capabilities
     pk = _field("id", "INT64", is_primary=True)
     # Milvus 2.3 accepts nullable=True and drops it silently: a row without the field tells.
     created = _works(
-        lambda: milvus.create_collection(
-            scratch, [pk, *_VECTOR, _field("n", "INT64", nullable=True)], _INDEX
+        lambda: _create(
+            milvus, scratch, [pk, *_VECTOR, _field("n", "INT64", nullable=True)], _INDEX
         )
     )
     nullable = created and _works(lambda: milvus.insert(scratch, [{"id": 3, "v": [1.0, 1.0]}]))
     if not created:
-        milvus.create_collection(scratch, [pk, *_VECTOR, _field("n", "INT64")], _INDEX)
+        _create(milvus, scratch, [pk, *_VECTOR, _field("n", "INT64")], _INDEX)
     milvus.insert(scratch, [{"id": 1, "v": [0.0, 1.0], "n": 0}, {"id": 2, "v": [1.0, 0.0], "n": 0}])
     partial = _works(lambda: milvus.upsert(scratch, [{"id": 1, "n": 7}], partial=True))
     if partial:  # an old server may take the call and write a whole row of defaults
@@ -95,7 +124,7 @@ def _probe(milvus: Milvus, inferred: Capabilities, scratch: str) -> Capabilities
 def _default_value(milvus: Milvus, scratch: str) -> bool:
     pk = _field("id", "INT64", is_primary=True)
     with_default = _field("n", "INT64", default_value=-2)
-    if not _works(lambda: milvus.create_collection(scratch, [pk, *_VECTOR, with_default], _INDEX)):
+    if not _works(lambda: _create(milvus, scratch, [pk, *_VECTOR, with_default], _INDEX)):
         return False
     if not _works(lambda: milvus.insert(scratch, [{"id": 1, "v": [0.0, 1.0]}])):
         return False
@@ -104,7 +133,7 @@ def _default_value(milvus: Milvus, scratch: str) -> bool:
 
 def _upsert_keeps_auto_id(milvus: Milvus, scratch: str) -> bool:
     pk = _field("id", "INT64", is_primary=True, auto_id=True)
-    milvus.create_collection(scratch, [pk, *_VECTOR], _INDEX, auto_id=True)
+    _create(milvus, scratch, [pk, *_VECTOR], _INDEX, auto_id=True)
     milvus.insert(scratch, [{"v": [0.0, 1.0]}])
     key = milvus.query(scratch, "", ["id"])[0]["id"]
     if not _works(lambda: milvus.upsert(scratch, [{"id": key, "v": [1.0, 1.0]}], partial=False)):
@@ -116,8 +145,8 @@ def _insert_auto_id(milvus: Milvus, scratch: str) -> bool:
     pk = _field("id", "INT64", is_primary=True, auto_id=True)
     properties = {"allow_insert_auto_id": "true"}
     if not _works(
-        lambda: milvus.create_collection(
-            scratch, [pk, *_VECTOR], _INDEX, auto_id=True, properties=properties
+        lambda: _create(
+            milvus, scratch, [pk, *_VECTOR], _INDEX, auto_id=True, properties=properties
         )
     ):
         return False
