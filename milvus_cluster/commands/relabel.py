@@ -1,7 +1,7 @@
 """relabel: cluster a labelled collection again, keeping the ids applications filter on.
 
 A relabel is `label` on a collection that has labels already, with a guard: the
-new clusters take the ids of the old clusters they overlap most (stable_ids.py),
+new clusters take the ids of the old clusters they overlap most (core/stable_ids.py),
 the drift is reported, and `max_changed` refuses to write (DriftTooLarge, nothing
 written) when more rows than that fraction would change label, unless `force`.
 It clusters with the parameters of the run that made the current clusters, so

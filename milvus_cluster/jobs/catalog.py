@@ -12,7 +12,7 @@ told apart by `kind` and keyed by `key`:
   (written by the keyword stage; empty until then);
 - run (`run:<run id>`), one per job: command, state (running, done, failed), owner,
   parameters, counts, seconds per stage, error;
-- lock (`lock`): the job that may write labels now (see lock.py);
+- lock (`lock`): the job that may write labels now (see jobs/lock.py);
 - ids (`ids`): the next fresh cluster id and the ids retired, so that no id is ever
   used for a second cluster.
 
@@ -20,7 +20,7 @@ Every row carries every field (servers before 2.5 have no nullable fields); fiel
 kind does not use hold zeros and empty values. JSON fields hold objects (Milvus 2.3
 takes no JSON array): exemplars {"items": [...]}, keywords {"items": [...]}, so that
 `json_contains(keywords["items"], "tax")` finds a cluster by a keyword. Reads are
-Strong (collection.py): a job reads back what it has just written, which the lock
+Strong (milvus/client.py): a job reads back what it has just written, which the lock
 relies on.
 """
 
@@ -73,7 +73,7 @@ class ClusterEntry:
     size: int
     centroid: np.ndarray  # (dim,) float32
     exemplars: tuple[Any, ...]  # primary keys, nearest the centroid first
-    scale: float  # largest core distance of a member (a true distance, see knn.py)
+    scale: float  # largest core distance of a member (a true distance, see core/knn.py)
     run_id: str
     keywords: tuple[str, ...] = ()
 

@@ -180,7 +180,7 @@ class Milvus:
             return str(self.client.get_server_version())
 
     def capabilities(self) -> Capabilities:
-        """Probed once per server and process (see capabilities.probe)."""
+        """Probed once per server and process (see probe.py)."""
         key = (redact(self.uri), self.db_name)
         if key not in _PROBED:
             _PROBED[key] = probe(self)
