@@ -2,7 +2,7 @@
 the next run finishes the job and nothing is lost or doubled.
 
 Each run here is a real `python -m milvus_cluster label` process, killed with
-SIGKILL at a named checkpoint (milvus_cluster/faults.py) or paused there while
+SIGKILL at a named checkpoint (milvus_cluster/checkpoints.py) or paused there while
 the test acts on Milvus.
 """
 
@@ -132,16 +132,23 @@ def paused_at(uri: str, name: str, point: str, tmp_path: Path) -> Iterator[subpr
             run.wait()
 
 
-def test_application_writes_during_the_copy_are_kept(uri, backend, table, tmp_path):
+@pytest.mark.parametrize("point", ["copied", "verified"])
+def test_application_writes_during_the_copy_are_kept(uri, backend, table, tmp_path, point):
+    """Inserts, an update and deletes while the copy runs ("copied": caught up before the
+    switch) or after its last catch-up pass ("verified": carried over after it)."""
     if backend == "lite":
         pytest.skip("Milvus Lite lets one process at a time open its file")
     client = MilvusClient(uri)
-    with paused_at(uri, table.name, "copied", tmp_path) as run:
+    with paused_at(uri, table.name, point, tmp_path) as run:
         new = [{"id": 50_000 + i, "vector": table.vectors[i].tolist(), "title": "late",
                 "group": 0, "meta": {}, "tags": []} for i in range(20)]  # fmt: skip
         client.insert(table.name, new)
         client.delete(table.name, filter=f"id in {table.pks[:10]}")
+        updated = client.query(table.name, filter=f"id == {table.pks[20]}", output_fields=["*"])
+        client.upsert(table.name, [updated[0] | {"title": "updated"}])
     assert run.returncode == 0, run.stderr.read()
+    row = client.query(table.name, filter=f"id == {table.pks[20]}", output_fields=["title"])
+    assert row[0]["title"] == "updated"
     ids = {row["id"] for row in client.query(table.name, filter="", output_fields=["id"],
                                               limit=10_000)}  # fmt: skip
     assert {row["id"] for row in new} <= ids

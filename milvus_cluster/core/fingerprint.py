@@ -27,6 +27,12 @@ class Fingerprint:
     def __str__(self) -> str:
         return f"{self.rows} rows, {self.digest:016x}"
 
+    @classmethod
+    def of(cls, hashes: Iterable[int]) -> Fingerprint:
+        """The fingerprint of rows whose row_hash values these are."""
+        listed = list(hashes)
+        return cls(len(listed), sum(listed) & _MASK)
+
 
 def _canonical(value: Any) -> bytes:
     if (

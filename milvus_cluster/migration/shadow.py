@@ -1,4 +1,5 @@
-"""The shadow strategy: copy the collection with its labels, verify, switch.
+"""The shadow strategy: copy the collection with its labels, catch up, verify, switch,
+carry over (the copy's rows and their catch-up are copy.py's).
 
 Every step can be interrupted and the next run finishes the job: a copy that
 did not complete is dropped and made again (it is only ever ours: it carries
@@ -9,12 +10,10 @@ the SHADOW_OF property), and a switch that stopped half-way is completed by
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from milvus_cluster.checkpoints import checkpoint
-from milvus_cluster.core.fingerprint import Fingerprinter
-from milvus_cluster.core.keys import as_key_array, same_key_set
-from milvus_cluster.errors import MigrationError, WriteError
+from milvus_cluster.errors import MigrationError
+from milvus_cluster.migration.copy import Copy
 from milvus_cluster.migration.plan import (
     BACKUP_OF,
     COPIED_FROM,
@@ -23,10 +22,9 @@ from milvus_cluster.migration.plan import (
     backup_name,
     shadow_name,
 )
-from milvus_cluster.migration.write import LabelColumns, with_labels
+from milvus_cluster.migration.write import LabelColumns
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
-from milvus_cluster.milvus.expressions import key_filter
 
 Progress = Callable[[int], None]
 
@@ -51,12 +49,26 @@ def migrate(
     copy = Copy(milvus, info, plan, columns)
     copy.rows(progress=progress)
     checkpoint("copied")
-    if not milvus.lite:  # Milvus Lite's file admits one process: nobody wrote meanwhile
+    live = not milvus.lite  # Milvus Lite's file admits one process: nobody writes meanwhile
+    if live:
         copy.catch_up()
     copy.verify()
     checkpoint("verified")
     switch(milvus, info, plan)
+    if live:
+        carry_over(milvus, copy, plan)
     return copy.fingerprint.rows
+
+
+def carry_over(milvus: Milvus, copy: Copy, plan: Plan) -> None:
+    """What the application wrote to the old collection between the last catch-up pass
+    and the switch (see copy.py), carried over into the labelled one."""
+    assert plan.backup
+    labelled = plan.collection if plan.swap_names else plan.shadow
+    assert labelled
+    with milvus.loaded_for_run(plan.backup):  # a renamed collection comes back released
+        copy.carry_over(plan.backup, labelled)
+    checkpoint("carried-over")
 
 
 def clear_leftovers(milvus: Milvus, plan: Plan) -> None:
@@ -79,69 +91,6 @@ def _collision(name: str, collection: str) -> str:
         f"A collection {name!r} exists that milvus-cluster did not make, where the copy of "
         f"{collection!r} would go; rename or drop it, and run again."
     )
-
-
-class Copy:
-    """Rows copied from the collection into its shadow, with what the copy saw of them:
-    their keys and row hashes, so that later changes can be caught up and checked."""
-
-    def __init__(self, milvus: Milvus, info: CollectionInfo, plan: Plan, columns: LabelColumns):
-        assert plan.shadow
-        self.milvus, self.info, self.plan, self.columns = milvus, info, plan, columns
-        self.target = plan.shadow
-        self.computed = info.function_outputs  # Milvus fills these itself
-        self.fingerprint = Fingerprinter(leave_out=self.computed)
-        self.hashes: dict[Any, int] = {}
-
-    def rows(self, filter: str = "", progress: Progress | None = None) -> None:
-        """Copy the rows that match `filter`, partition by partition, with their labels."""
-        batches = self.milvus.iterate_by_partition(self.info.name, self.info.pk, ["*"], filter)
-        for partition, batch in batches:
-            rows = [{k: v for k, v in row.items() if k not in self.computed} for row in batch]
-            hashes = self.fingerprint.add(rows)
-            self.hashes.update(zip((row[self.info.pk] for row in rows), hashes))
-            labelled = with_labels(rows, self.info.pk, self.columns, self.plan)
-            self.milvus.insert(self.target, labelled, partition)
-            checkpoint("copy-batch")
-            if progress:
-                progress(len(rows))
-        self.milvus.flush(self.target)
-
-    def catch_up(self, rounds: int = 5) -> None:
-        """Copy what the application inserted while we copied, delete what it deleted."""
-        for _ in range(rounds):
-            now = set(self.milvus.keys(self.info.name, self.info.pk))
-            new = [key for key in now if key not in self.hashes]
-            gone = [key for key in self.hashes if key not in now]
-            if not new and not gone:
-                return
-            for start in range(0, len(new), 1000):
-                self.rows(key_filter(self.info.pk, self.info.pk_type, new[start : start + 1000]))
-            for start in range(0, len(gone), 1000):
-                chunk = gone[start : start + 1000]
-                self.milvus.delete(self.target, key_filter(self.info.pk, self.info.pk_type, chunk))
-                self.fingerprint.remove([self.hashes.pop(key) for key in chunk])
-            self.milvus.flush(self.target)
-
-    def verify(self) -> None:
-        """Count, key set and fingerprint of the copy must equal what was copied."""
-        plan = self.plan
-        leave_out = {plan.label_field, *self.computed} | (
-            {plan.prob_field} if plan.prob_field else set()
-        )
-        copied = Fingerprinter(leave_out=leave_out)
-        keys: list = []
-        for batch in self.milvus.iterate(self.target, ["*"]):
-            copied.add(batch)
-            keys.extend(row[self.info.pk] for row in batch)
-        expected = self.fingerprint.result()
-        same_keys = same_key_set(as_key_array(keys), as_key_array(list(self.hashes)))
-        if copied.result() != expected or not same_keys:
-            self.milvus.drop(self.target)
-            raise WriteError(
-                f"The copy of {self.info.name!r} did not match it ({copied.result()} against "
-                f"{expected}); nothing was switched and the copy was dropped; run again."
-            )
 
 
 def switch(milvus: Milvus, info: CollectionInfo, plan: Plan) -> None:
