@@ -7,7 +7,7 @@ import time
 
 import pytest
 from click.testing import CliRunner
-from conftest import create_table, fingerprint, read_labels, unique_name
+from conftest import all_rows, create_table, fingerprint, read_labels, unique_name
 from pymilvus import DataType
 
 from milvus_cluster import MigrationError, Parameters, label_collection
@@ -125,6 +125,28 @@ def test_rollback_and_cleanup(client, uri):
     assert not client.has_collection(done.set_aside)
     label_collection(table.name, uri=uri, parameters=PARAMS)  # and labelling works again
     assert None not in read_labels(client, table.name).values()
+
+
+@pytest.mark.parametrize("via_alias", [False, True])
+def test_rollback_keeps_what_the_application_wrote_since_the_label(client, uri, via_alias):
+    table = create_table(client, n=200)
+    name = unique_name("docs") if via_alias else table.name
+    if via_alias:
+        client.create_alias(table.name, name)
+    label_collection(name, uri=uri, parameters=PARAMS)
+    new = [{"id": 9_000 + i, "vector": table.vectors[i].tolist(), "title": "new", "group": 0,
+            "meta": {}, "tags": []} for i in range(25)]  # fmt: skip
+    client.insert(name, new)
+    row = client.query(name, filter=f"id == {table.pks[5]}", output_fields=["*"])[0]
+    client.upsert(name, [row | {"title": "changed"}])
+    client.delete(name, filter=f"id in {table.pks[:3]}")
+    client.flush(name)
+    done = rollback_collection(name, uri=uri)
+    assert done.carried_over == 25 + 1 + 3
+    assert fingerprint(client, done.restored) == fingerprint(client, done.set_aside)
+    rows = {r["id"]: r["title"] for r in all_rows(client, done.restored, ["id", "title"])}
+    assert len(rows) == 200 + 25 - 3 and rows[table.pks[5]] == "changed"
+    assert "cluster_id" not in str(client.describe_collection(done.restored)["fields"])
 
 
 def test_rollback_through_an_alias(client, uri):

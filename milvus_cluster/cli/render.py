@@ -107,9 +107,14 @@ def demo_text(report: DemoReport) -> str:
 
 
 def rollback_text(done: Rollback) -> str:
+    carried = (
+        f" {done.carried_over:,} rows the application wrote since the label were carried back."
+        if done.carried_over
+        else ""
+    )
     return (
         f"{done.collection!r} is {done.restored!r} again; the labelled copy is kept as "
-        f"{done.set_aside!r} until `milvus-cluster cleanup -c {done.collection} --yes`."
+        f"{done.set_aside!r} until `milvus-cluster cleanup -c {done.collection} --yes`.{carried}"
     )
 
 

@@ -1,5 +1,9 @@
 """Rollback to, and cleanup of, what the shadow strategy leaves behind.
 
+Rollback keeps what the application wrote since the label: the labelled copy's rows
+are written back into the backup (copy.py's Mirror, label fields left out) before
+clients are switched back, and once more after, for writes made meanwhile.
+
 After a shadow migration the labelled collection carries COPIED_FROM, the name
 of the collection it was copied from (the backup): `<name>_mc_backup` when the
 two swapped names, the original collection itself when an alias moved.
@@ -8,8 +12,10 @@ two swapped names, the original collection itself when an alias moved.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from milvus_cluster.errors import MigrationError
+from milvus_cluster.migration.copy import Keys, Mirror
 from milvus_cluster.migration.plan import (
     BACKUP_OF,
     COPIED_FROM,
@@ -27,8 +33,9 @@ class Rollback:
     collection: str  # what clients use (name or alias), now the backup again
     restored: str  # the collection they reach now
     set_aside: str  # the labelled copy, kept until `cleanup`
+    carried_over: int = 0  # rows the application wrote to the labelled copy, carried back
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -44,6 +51,11 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
             f"{name!r} has no backup to roll back to (it was labelled in place, or its backup "
             "was cleaned up)."
         )
+    mirror = mirror_back(milvus, labelled, backup)
+    if not milvus.loaded(backup):  # clients reach it again in a moment
+        milvus.load(backup)
+    mirror.learn(backup)
+    carried = mirror.catch_up(labelled, backup)  # what the application wrote since the label
     aliases = milvus.aliases(labelled)
     if labelled == name:  # the names were swapped: swap them back
         aside = shadow_name(name)
@@ -58,12 +70,26 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
     else:  # clients came through aliases: point them back
         aside, restored = labelled, backup
         milvus.set_properties(labelled, {SHADOW_OF: backup})
-        if not milvus.loaded(backup):
-            milvus.load(backup)
     for alias in aliases:
         milvus.point_alias(alias, restored)
     milvus.clear_properties(aside, [COPIED_FROM])
-    return Rollback(name, restored, aside)
+    if not milvus.lite:  # writes that reached the labelled copy while we switched back
+        with milvus.loaded_for_run(aside):
+            carried += mirror.carry_over(aside, restored)
+    return Rollback(name, restored, aside, carried)
+
+
+def mirror_back(milvus: Milvus, labelled: str, backup: str) -> Mirror:
+    """A mirror that writes the labelled copy's rows back into its backup, without the
+    label fields (those the copy has and the backup has not)."""
+    copy, original = milvus.describe(labelled), milvus.describe(backup)
+    labels = frozenset(f.name for f in copy.fields) - {f.name for f in original.fields}
+    keys = Keys(copy.primary.name, copy.primary.type, copy.auto_id)
+
+    def without_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in row.items() if k not in labels} for row in rows]
+
+    return Mirror(milvus, keys, labels, copy.function_outputs, without_labels)
 
 
 def leftovers(milvus: Milvus, name: str) -> list[str]:

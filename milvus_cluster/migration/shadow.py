@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from milvus_cluster.checkpoints import checkpoint
 from milvus_cluster.errors import MigrationError
-from milvus_cluster.migration.copy import Copy
+from milvus_cluster.migration.copy import Mirror
 from milvus_cluster.migration.plan import (
     BACKUP_OF,
     COPIED_FROM,
@@ -46,29 +46,21 @@ def migrate(
     milvus.create_like(
         info.name, plan.shadow, plan.field_specs(), properties, (plan.label_field, scalar_index)
     )
-    copy = Copy(milvus, info, plan, columns)
-    copy.rows(progress=progress)
+    copy = Mirror.for_copy(milvus, info, plan, columns)
+    copy.copy_all(info.name, plan.shadow, progress)
     checkpoint("copied")
     live = not milvus.lite  # Milvus Lite's file admits one process: nobody writes meanwhile
     if live:
-        copy.catch_up()
-    copy.verify()
+        copy.catch_up(info.name, plan.shadow)
+    copy.verify(info.name, plan.shadow)
     checkpoint("verified")
     switch(milvus, info, plan)
     if live:
-        carry_over(milvus, copy, plan)
+        labelled = plan.collection if plan.swap_names else plan.shadow
+        with milvus.loaded_for_run(plan.backup):  # a renamed collection comes back released
+            copy.carry_over(plan.backup, labelled)
+        checkpoint("carried-over")
     return copy.fingerprint.rows
-
-
-def carry_over(milvus: Milvus, copy: Copy, plan: Plan) -> None:
-    """What the application wrote to the old collection between the last catch-up pass
-    and the switch (see copy.py), carried over into the labelled one."""
-    assert plan.backup
-    labelled = plan.collection if plan.swap_names else plan.shadow
-    assert labelled
-    with milvus.loaded_for_run(plan.backup):  # a renamed collection comes back released
-        copy.carry_over(plan.backup, labelled)
-    checkpoint("carried-over")
 
 
 def clear_leftovers(milvus: Milvus, plan: Plan) -> None:
