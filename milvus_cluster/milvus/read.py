@@ -37,10 +37,17 @@ def read_vectors(
     before = None if milvus.lite else as_key_array(milvus.keys(info.name, info.pk))
     batches = _watched(milvus.iterate(info.name, [info.pk, info.vector_field, *also]), each_batch)
     vectors = collect_vectors(batches, info.pk, info.vector_field, info.dim, counted, advance)
+    counted_after = milvus.count(info.name)
     if before is None:
-        check_complete(vectors.n, counted, milvus.count(info.name))
+        check_complete(vectors.n, counted, counted_after)
     else:
         check_none_lost(milvus, info, before, vectors.pks)
+        if counted == counted_after and len(before) < counted:  # quiet, yet rows unseen
+            raise CollectionError(
+                f"Milvus counts {counted} rows in {info.name!r} but its iterator returns "
+                f"{len(before)}, so some rows cannot be read (Milvus 2.3 cannot query a row "
+                f"whose INT64 key is {2**63 - 1}); nothing was written."
+            )
     check_finite(vectors.vectors, info.vector_field)
     if info.metric == "IP":
         check_unit_length(vectors.vectors)
