@@ -236,3 +236,14 @@ def test_vectors_whose_distances_overflow_are_refused_and_leave_nothing(client, 
     result = run("label", "-c", table.name, "--uri", uri, "--knn", "local")
     assert_one_line_error(result, "cannot be clustered", "not finite or a norm beyond")
     assert (sorted(client.list_collections()), fingerprint(client, table.name)) == before
+
+
+def test_a_field_of_the_users_is_written_only_with_overwrite_field(client, uri, table):
+    theirs = ["--label-field", "group", "--prob-field", "", "--min-cluster-size", "20"]
+    refused = run("label", "-c", table.name, "--uri", uri, *theirs)
+    assert_one_line_error(refused, "'group'", "did not make", "--overwrite-field")
+    assert not [c for c in client.list_collections() if c.startswith(f"{table.name}_mc_")]
+    done = run("label", "-c", table.name, "--uri", uri, *theirs, "--overwrite-field")
+    assert done.exit_code == 0, done.output
+    again = run("label", "-c", table.name, "--uri", uri, *theirs)  # ours now: no flag needed
+    assert again.exit_code == 0, again.output

@@ -10,7 +10,7 @@ from milvus_cluster.core.fingerprint import Fingerprinter
 from milvus_cluster.core.keys import KeyIndex
 from milvus_cluster.core.vectors import check_complete, collect_vectors
 from milvus_cluster.errors import CollectionError, MigrationError
-from milvus_cluster.migration.plan import plan
+from milvus_cluster.migration.plan import LABEL_FIELDS, plan
 from milvus_cluster.migration.write import LabelColumns
 from milvus_cluster.milvus.capabilities import capabilities_of
 from milvus_cluster.milvus.describe import (
@@ -122,7 +122,13 @@ def test_plan_by_name_by_alias_and_in_place():
     assert not by_alias.swap_names and by_alias.backup == "docs"
     assert "point alias 'a' at 'docs_mc_shadow'" in by_alias.describe()
     labelled = (*FIELDS[:2], FieldSpec("cluster_id", "INT64"))
-    again = plan(info(fields=labelled), lite, "cluster_id", "cluster_prob")
+    with pytest.raises(MigrationError, match="did not make.*--overwrite-field"):
+        plan(info(fields=labelled), lite, "cluster_id", "cluster_prob")  # the user's field
+    assert plan(info(fields=labelled), lite, "cluster_id", None, overwrite=True).strategy == (
+        "in-place"
+    )
+    ours = {LABEL_FIELDS: "cluster_id,cluster_prob"}
+    again = plan(info(fields=labelled, properties=ours), lite, "cluster_id", "cluster_prob")
     assert again.strategy == "in-place" and again.prob_field is None
     assert "partial upsert" in again.describe()
 

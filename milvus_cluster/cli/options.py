@@ -144,6 +144,12 @@ target_options = _all(
         help="How the label field gets into the collection (see `plan`).",
     ),
     click.option(
+        "--overwrite-field",
+        is_flag=True,
+        help="Write the labels over an existing --label-field/--prob-field that "
+        "milvus-cluster did not make (its values are lost).",
+    ),
+    click.option(
         "--allow-required-label",
         "allow_required",
         is_flag=True,

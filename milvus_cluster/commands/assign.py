@@ -30,7 +30,7 @@ from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.vectors import collect_vectors
 from milvus_cluster.core.vote import Verdict, nearest_cluster
 from milvus_cluster.errors import CollectionError
-from milvus_cluster.jobs.catalog import Catalog
+from milvus_cluster.jobs.catalog import Catalog, catalog_name
 from milvus_cluster.jobs.lock import LOCK_TTL
 from milvus_cluster.jobs.run import Job, run_job
 from milvus_cluster.migration.plan import Plan, plan
@@ -197,7 +197,8 @@ def labelled_plan(
     milvus: Milvus, info: CollectionInfo, label_field: str, prob_field: str | None
 ) -> Plan:
     """How labels are written in place; refuses a collection that has no labels yet."""
-    the_plan = plan(info, milvus.capabilities(), label_field, prob_field)
+    labelled_before = milvus.has(catalog_name(info.requested))  # else plan() refuses
+    the_plan = plan(info, milvus.capabilities(), label_field, prob_field, overwrite=labelled_before)
     if not the_plan.has_labels:
         raise CollectionError(
             f"{info.requested!r} has no {label_field!r} field yet, so there are no clusters to "

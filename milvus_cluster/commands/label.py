@@ -20,7 +20,7 @@ from milvus_cluster.core.settle import Settled, settle_labels
 from milvus_cluster.core.stable_ids import Drift, DriftGuard, IdLedger, check_drift
 from milvus_cluster.core.vectors import Vectors
 from milvus_cluster.errors import CollectionError
-from milvus_cluster.jobs.catalog import ClusterEntry
+from milvus_cluster.jobs.catalog import ClusterEntry, catalog_name
 from milvus_cluster.jobs.lock import LOCK_TTL
 from milvus_cluster.jobs.run import Job, parameters_of, run_job
 from milvus_cluster.migration.apply import apply
@@ -101,6 +101,7 @@ def label_collection(
     parameters: Parameters = Parameters(),
     strategy: Requested = "auto",
     allow_required: bool = False,
+    overwrite_field: bool = False,
     dry_run: bool = False,
     progress: StageProgress | None = None,
     relabel: DriftGuard | None = None,
@@ -109,7 +110,9 @@ def label_collection(
     """Cluster `collection` with HDBSCAN on its kNN graph and write the labels into it.
 
     `strategy` and `allow_required` choose how the label field gets in (see
-    migration/plan.py); `dry_run` returns the plan without reading or writing anything.
+    migration/plan.py); `overwrite_field` lets labels overwrite a field of that name that
+    milvus-cluster did not make (its values are lost); `dry_run` returns the plan
+    without reading or writing anything.
     Under the collection's lock, recorded in its catalog. Where rows have labels
     already, clusters keep their ids (core/stable_ids.py) and the drift is reported;
     `relabel` (a DriftGuard) requires such labels and refuses too much drift."""
@@ -123,8 +126,10 @@ def label_collection(
             with clock.timed("inspect"):
                 info = milvus.inspect(collection, vector_field, count=True)
                 capabilities = milvus.capabilities()
+                labelled_before = milvus.has(catalog_name(info.requested))
+                overwrite = overwrite_field or labelled_before
                 the_plan = plan(
-                    info, capabilities, label_field, prob_field, strategy, allow_required
+                    info, capabilities, label_field, prob_field, strategy, allow_required, overwrite
                 )
                 target = Target(info, capabilities, the_plan)
                 check_parameters(

@@ -34,6 +34,8 @@ def apply(
     if plan.strategy == "add-field":
         for spec in plan.field_specs():
             milvus.add_field(info.name, spec["name"], spec["type"])
+    if plan.strategy in ("add-field", "dynamic"):
+        milvus.set_properties(info.name, plan.marker)  # the fields are ours from now on
     write_in_place(milvus, info, plan, columns, progress)
     checkpoint("written")
     if plan.strategy != "dynamic":  # a dynamic key has no index of its own

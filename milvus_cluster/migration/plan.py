@@ -35,6 +35,7 @@ Declared = Literal["nullable", "default", "required"]
 SHADOW_OF = "milvus_cluster.shadow_of"  # property that marks a copy as ours
 BACKUP_OF = "milvus_cluster.backup_of"  # property that marks a backup as ours
 COPIED_FROM = "milvus_cluster.copied_from"  # on a labelled copy: the backup it came from
+LABEL_FIELDS = "milvus_cluster.label_fields"  # the fields milvus-cluster made: "cluster_id,…"
 LABEL_TYPES = {"label": "INT64", "probability": "FLOAT"}
 
 
@@ -61,6 +62,11 @@ class Plan:
     swap_names: bool = False
     declared: Declared = "nullable"  # how new label fields are declared
     passed_over: tuple[str, ...] = ()  # strategies not taken, and why
+
+    @property
+    def marker(self) -> dict[str, str]:
+        """The property that tells later runs these label fields are milvus-cluster's."""
+        return {LABEL_FIELDS: ",".join(f for f in (self.label_field, self.prob_field) if f)}
 
     @property
     def has_labels(self) -> bool:
@@ -127,13 +133,18 @@ def plan(
     prob_field: str | None,
     strategy: Requested = "auto",
     allow_required: bool = False,
+    overwrite: bool = False,
 ) -> Plan:
-    """Choose how to write labels into `info`'s collection (see the module's strategies)."""
+    """Choose how to write labels into `info`'s collection (see the module's strategies).
+    An existing label field is written only when milvus-cluster made it (the LABEL_FIELDS
+    property, or a catalog from earlier runs: `overwrite` is then true too) or when
+    `overwrite` says the user allows it."""
     check_field_names(info, label_field, prob_field)
     existing = {f.name: f.type for f in info.fields}
     _check_type(existing, label_field, LABEL_TYPES["label"], info.name)
     if prob_field:
         _check_type(existing, prob_field, LABEL_TYPES["probability"], info.name)
+    check_ours(info, label_field, prob_field, overwrite)
     write = "partial upsert" if capabilities.partial_upsert else "full-row upsert"
     common: dict[str, Any] = dict(
         collection=info.name, requested=info.requested, label_field=label_field, write=write
@@ -236,6 +247,20 @@ def _no_upsert_on_auto_id(collection: str, capabilities: Capabilities) -> str:
 
 
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")  # what Milvus takes as a field name
+
+
+def check_ours(
+    info: CollectionInfo, label_field: str, prob_field: str | None, overwrite: bool
+) -> None:
+    """Refuse to write into a field of the user's that only shares a name with ours."""
+    ours = set((info.properties.get(LABEL_FIELDS) or "").split(","))
+    theirs = [f for f in (label_field, prob_field) if f and info.field(f) and f not in ours]
+    if theirs and not overwrite:
+        raise MigrationError(
+            f"{info.name!r} has a field {theirs[0]!r} that milvus-cluster did not make; "
+            "choose another --label-field/--prob-field, or pass --overwrite-field to write "
+            "the labels over its values (they are not kept)."
+        )
 
 
 def check_field_names(info: CollectionInfo, label_field: str, prob_field: str | None) -> None:

@@ -40,7 +40,7 @@ def migrate(
     """Carry out a shadow plan; returns the rows in the labelled collection."""
     assert plan.shadow and plan.backup
     clear_leftovers(milvus, plan)
-    properties = {SHADOW_OF: info.name, COPIED_FROM: plan.backup}
+    properties = {SHADOW_OF: info.name, COPIED_FROM: plan.backup, **plan.marker}
     if info.auto_id:  # keep auto_id for the application, yet insert the keys we have
         properties["allow_insert_auto_id"] = "true"
     milvus.create_like(
