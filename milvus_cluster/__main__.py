@@ -1,5 +1,5 @@
 """`python -m milvus_cluster` runs the command line, as `milvus-cluster` does."""
 
-from .cli import main
+from milvus_cluster.cli.app import main
 
 main()

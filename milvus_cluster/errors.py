@@ -30,3 +30,19 @@ class WriteError(MilvusClusterError):
 
 class LockHeld(MilvusClusterError):
     """Another job holds the collection's lock."""
+
+
+class LockLost(MilvusClusterError):
+    """The job's lease was taken over or could not be renewed; it stopped writing."""
+
+
+class DriftTooLarge(MilvusClusterError):
+    """A relabel would change more rows than --max-changed allows; nothing was written."""
+
+
+class MissingExtra(MilvusClusterError):
+    """An optional dependency is not installed."""
+
+
+class Terminated(MilvusClusterError):
+    """The scheduler stopped the job (SIGTERM)."""

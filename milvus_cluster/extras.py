@@ -7,11 +7,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from .errors import MilvusClusterError
-
-
-class MissingExtra(MilvusClusterError):
-    """An optional dependency is not installed."""
+from milvus_cluster.errors import MissingExtra
 
 
 def require(module: str, extra: str, feature: str) -> ModuleType:

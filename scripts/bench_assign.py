@@ -1,6 +1,6 @@
 """Benchmark `milvus-cluster assign`: 10,000 new rows into a 100,000-row collection.
 
-On a fresh Milvus Lite file: the synthetic 384-d data of bench_label.py (40 clusters
+On a fresh Milvus Lite file: the synthetic 384-d data of bench_label.py (bench/data.py) (40 clusters
 of unequal sizes on the unit sphere plus 10 % noise, HNSW, COSINE), n + new rows drawn
 together and shuffled, so that the new rows come from the same clusters. The first n
 rows are inserted and labelled (`label`, min_cluster_size 10); then the new rows are
@@ -13,8 +13,8 @@ rows from a true cluster that got the id most of that cluster's labelled rows ca
 and the share of true noise rows labelled -1.
 
 Run:
-    /work/venv/bin/python scripts/bench_assign.py                # 100,000 + 10,000
-    /work/venv/bin/python scripts/bench_assign.py --rows 20000 --new 2000
+    .venv/bin/python scripts/bench_assign.py                # 100,000 + 10,000
+    .venv/bin/python scripts/bench_assign.py --rows 20000 --new 2000
 Results: a table on stdout, everything in --out (bench-results/bench_assign.json).
 """
 
@@ -35,24 +35,19 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_label import COLLECTION, DIM, HNSW_PARAMS, INSERT_BATCH, environment, make_data  # noqa: E402
+from bench.data import DIM, make_data
+from bench.environment import environment, library
+from bench.lite import COLLECTION, close_lite, create_collection, insert_rows, read_labels
+from bench.tables import gib, table
 
 ROOT = Path(__file__).resolve().parent.parent
 Json = dict[str, Any]
 
 
 def create(uri: str) -> None:
-    from pymilvus import DataType, MilvusClient
+    from pymilvus import MilvusClient
 
-    client = MilvusClient(uri)
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("id", DataType.INT64, is_primary=True)
-    schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIM)
-    index = client.prepare_index_params()
-    index.add_index("embedding", index_type="HNSW", metric_type="COSINE",
-                    params={"params": HNSW_PARAMS})  # fmt: skip
-    client.create_collection(COLLECTION, schema=schema, index_params=index)
+    create_collection(MilvusClient(uri), "HNSW", "COSINE")
 
 
 def insert(uri: str, vectors: np.ndarray, first_id: int) -> float:
@@ -60,10 +55,7 @@ def insert(uri: str, vectors: np.ndarray, first_id: int) -> float:
 
     client = MilvusClient(uri)
     start = time.perf_counter()
-    for offset in range(0, len(vectors), INSERT_BATCH):
-        block = vectors[offset : offset + INSERT_BATCH]
-        rows = [{"id": first_id + offset + i, "embedding": v.tolist()} for i, v in enumerate(block)]
-        client.insert(COLLECTION, rows)
+    insert_rows(client, vectors, first_id)
     client.flush(COLLECTION)
     return time.perf_counter() - start
 
@@ -71,31 +63,24 @@ def insert(uri: str, vectors: np.ndarray, first_id: int) -> float:
 def labels_of(uri: str) -> dict[int, int | None]:
     from pymilvus import MilvusClient
 
-    client = MilvusClient(uri)
-    client.load_collection(COLLECTION)
-    found: dict[int, int | None] = {}
-    iterator = client.query_iterator(COLLECTION, batch_size=10_000, filter="",
-                                     output_fields=["id", "cluster_id"])  # fmt: skip
-    while batch := iterator.next():
-        found.update((row["id"], row["cluster_id"]) for row in batch)
-    iterator.close()
-    return found
-
-
-def release(uri: str) -> None:
-    """Let go of the Lite file, so that the child process can open it."""
-    from milvus_lite.server_manager import server_manager_instance
-
-    server_manager_instance.release_server(uri)
+    return read_labels(MilvusClient(uri))
 
 
 def assign_in_child(uri: str) -> Json:
-    command = [sys.executable, "-m", "milvus_cluster", "assign", "-c", COLLECTION, "--uri", uri,
-               "--json"]  # fmt: skip
+    """milvus-cluster assign in its own process, as cron would run it, with the same
+    milvus_cluster this process imported (PYTHONPATH may point at another checkout)."""
+    command = [sys.executable, "-m", "milvus_cluster", "assign", "-c", COLLECTION]
+    command += ["--uri", uri, "--json"]
+    source = str(Path(library()["path"]).parent)
     start = time.perf_counter()
-    environment = os.environ | {"PYTHONPATH": str(ROOT)}
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False,
-                          env=environment)  # fmt: skip
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env=os.environ | {"PYTHONPATH": source},
+    )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"assign failed ({done.returncode}): {done.stderr.strip()}")
@@ -136,30 +121,41 @@ def bench(rows: int, new: int, workdir: Path) -> Json:
     label_seconds = time.perf_counter() - start
     print(f"labelled in {label_seconds:.1f} s: {labelled.clusters} clusters", file=sys.stderr)
     insert(uri, vectors[rows:], rows)
-    release(uri)
+    close_lite(uri)  # let go of the Lite file, so that the child process can open it
     load_before = os.getloadavg()[0]
-    result = assign_in_child(uri) | {"load_average": [round(load_before, 2),
-                                                      round(os.getloadavg()[0], 2)]}  # fmt: skip
+    result = assign_in_child(uri)
+    result["load_average"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     print(f"assigned {result['rows']:,} rows", file=sys.stderr)
     checked = quality(truth, ids, labels_of(uri), rows)
-    return {"rows": rows, "new": new, "label_seconds": round(label_seconds, 1),
-            "clusters": labelled.clusters, "assign": result, "quality": checked}  # fmt: skip
+    return {
+        "rows": rows,
+        "new": new,
+        "label_seconds": round(label_seconds, 1),
+        "clusters": labelled.clusters,
+        "assign": result,
+        "quality": checked,
+    }
+
+
+HEADER = ["collection", "new rows", "assign rows/s", "stages (s)", "process wall (s)"]
+HEADER += ["peak RSS", "right cluster", "true noise → -1", "load average"]
 
 
 def report(result: Json) -> str:
     assign, quality = result["assign"], result["quality"]
     stages = ", ".join(f"{stage} {s:.1f}" for stage, s in assign["seconds"].items())
-    lines = [
-        "| collection | new rows | assign rows/s | stages (s) | process wall (s) | peak RSS "
-        "| right cluster | true noise → -1 | load average |",
-        "|---|---|---|---|---|---|---|---|---|",
-        f"| {result['rows']:,} × {DIM}, {result['clusters']} clusters | {assign['rows']:,} "
-        f"| {assign['rows_per_second']:,.0f} | {stages} | {assign['wall_seconds']:.1f} "
-        f"| {assign['peak_rss'] / 2**30:.2f} GiB | {100 * quality['right_cluster_share']:.1f} % "
-        f"| {100 * quality['true_noise_called_noise']:.1f} % "
-        f"| {assign['load_average'][0]:.1f} → {assign['load_average'][1]:.1f} |",
+    cells = [
+        f"{result['rows']:,} × {DIM}, {result['clusters']} clusters",
+        f"{assign['rows']:,}",
+        f"{assign['rows_per_second']:,.0f}",
+        stages,
+        f"{assign['wall_seconds']:.1f}",
+        f"{gib(assign['peak_rss'])} GiB",
+        f"{100 * quality['right_cluster_share']:.1f} %",
+        f"{100 * quality['true_noise_called_noise']:.1f} %",
+        f"{assign['load_average'][0]:.1f} → {assign['load_average'][1]:.1f}",
     ]
-    return "\n".join(lines)
+    return table(HEADER, [cells])
 
 
 def main() -> None:

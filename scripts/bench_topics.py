@@ -16,7 +16,7 @@ rows in clusters (1: every cluster holds one category only), and seconds: kNN + 
 clustering, on 2 cores (the graphs are built once per setting that shares them; numba
 compiles UMAP on a small warm-up first, outside the timings).
 
-Run:    /work/venv/bin/python scripts/bench_topics.py [--data ../shared/data]
+Run:    .venv/bin/python scripts/bench_topics.py [--data ../shared/data]
 Output: a markdown table on stdout and in bench-results/bench_topics.md, all figures in
         bench-results/bench_topics.json. Without the data folder it says so and exits 0.
 """
@@ -34,8 +34,11 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import adjusted_rand_score, homogeneity_score, normalized_mutual_info_score
 
-from milvus_cluster import Parameters, cluster_graph, local_knn
-from milvus_cluster.reduce import Reduction, reduce_graph
+from bench.tables import row, table
+from milvus_cluster import Parameters
+from milvus_cluster.core.clustering import cluster_graph
+from milvus_cluster.core.knn import local_knn
+from milvus_cluster.core.reduce import Reduction, reduce_graph
 
 DATASETS = {  # stem: (category column, min_cluster_size values)
     "bbc-text": ("category", (15, 30, 60)),
@@ -128,28 +131,29 @@ def bench(data: Path) -> list[dict[str, Any]]:
         stages = Stages(vectors)  # numba compiled UMAP just above: not timed
         for dim, method, size in settings(sizes):
             result = {"dataset": stem, "rows": len(vectors)} | run(stages, truth, dim, method, size)
-            print(_row(result), file=sys.stderr, flush=True)
+            print(row(_cells(result)), file=sys.stderr, flush=True)
             results.append(result)
     return results
 
 
-HEADER = (
-    "| data | mode | selection | min_cluster_size | clusters | noise | largest | ARI | NMI "
-    "| homogeneity | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|"
-)
+HEADER = ["data", "mode", "selection", "min_cluster_size", "clusters", "noise", "largest"]
+HEADER += ["ARI", "NMI", "homogeneity", "seconds"]
 
 
-def _row(r: dict[str, Any]) -> str:
-    return (
-        f"| {r['dataset']} ({r['rows']:,}) | {r['mode']} | {r['selection']} | "
-        f"{r['min_cluster_size']} | {r['clusters']} | {100 * r['noise_share']:.0f} % | "
-        f"{100 * r['largest_share']:.0f} % | {r['ari']:.3f} | {r['nmi']:.3f} | "
-        f"{r['homogeneity']:.3f} | {r['total_seconds']:.1f} |"
-    )
-
-
-def table(results: list[dict[str, Any]]) -> str:
-    return "\n".join([HEADER, *(_row(r) for r in results)])
+def _cells(r: dict[str, Any]) -> list[str]:
+    return [
+        f"{r['dataset']} ({r['rows']:,})",
+        r["mode"],
+        r["selection"],
+        str(r["min_cluster_size"]),
+        str(r["clusters"]),
+        f"{100 * r['noise_share']:.0f} %",
+        f"{100 * r['largest_share']:.0f} %",
+        f"{r['ari']:.3f}",
+        f"{r['nmi']:.3f}",
+        f"{r['homogeneity']:.3f}",
+        f"{r['total_seconds']:.1f}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -168,8 +172,9 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / "bench_topics.json").write_text(
         json.dumps({"environment": environment, "results": results}, indent=2)
     )
-    (args.out / "bench_topics.md").write_text(table(results) + "\n")
-    print(table(results))
+    text = table(HEADER, [_cells(r) for r in results])
+    (args.out / "bench_topics.md").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

@@ -39,9 +39,9 @@ from milvus_server import MilvusServer, MilvusServerError, start_milvus_server
 from pymilvus import DataType, MilvusClient
 from sklearn.datasets import make_blobs
 
-from milvus_cluster.capabilities import Capabilities
-from milvus_cluster.collection import Milvus
-from milvus_cluster.verify import Fingerprint, Fingerprinter
+from milvus_cluster.core.fingerprint import Fingerprint, Fingerprinter
+from milvus_cluster.milvus.capabilities import Capabilities
+from milvus_cluster.milvus.client import Milvus
 
 LABEL_FIELDS = ("cluster_id", "cluster_prob")
 ROOT = Path(__file__).resolve().parent.parent
@@ -514,7 +514,7 @@ def set_label(client: MilvusClient, name: str, pk: Any, label: int) -> None:
 def takes_nulls(capabilities: Capabilities) -> bool:
     """Whether the server stores null values. By version: Milvus 2.3.5 accepts a
     nullable field at create time (so the probe says yes) but refuses the nulls."""
-    from milvus_cluster.capabilities import capabilities_of
+    from milvus_cluster.milvus.capabilities import capabilities_of
 
     return (
         capabilities.nullable and capabilities_of(capabilities.version, capabilities.lite).nullable

@@ -210,3 +210,45 @@ def test_wrong_token_on_a_server_with_authentication(own_server):
         assert json.loads(result.output)["rows"] == 100
     finally:
         client.close()
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (["--label-field", "id"], ["'id'", "primary key"]),
+        (["--prob-field", "vector"], ["'vector'", "FLOAT_VECTOR"]),
+        (["--label-field", "bad name!"], ["'bad name!'", "not a name"]),
+        (["--label-field", ""], ["--label-field", "not a name"]),
+        (["--label-field", "x", "--prob-field", "x"], ["both 'x'"]),
+    ],
+)
+@backend_independent
+def test_label_fields_that_would_damage_the_collection_are_refused_first(
+    client, uri, table, unchanged, options, words
+):
+    result = run("label", "-c", table.name, "--uri", uri, *options)
+    assert_one_line_error(result, *words)
+
+
+@backend_independent
+def test_vectors_whose_distances_overflow_are_refused_and_leave_nothing(client, uri, backend):
+    table = create_table(client, n=60)
+    huge = {"id": 10**6, "vector": [1e19] * table.vectors.shape[1], "title": "huge",
+            "group": 0, "meta": {}, "tags": []}  # fmt: skip
+    client.insert(table.name, [huge])
+    client.flush(table.name)
+    before = (our_collections(client), fingerprint(client, table.name))
+    result = run("label", "-c", table.name, "--uri", uri, "--knn", "local")
+    assert_one_line_error(result, "cannot be clustered", "not finite or a norm beyond")
+    assert (our_collections(client), fingerprint(client, table.name)) == before
+
+
+def test_a_field_of_the_users_is_written_only_with_overwrite_field(client, uri, table):
+    theirs = ["--label-field", "group", "--prob-field", "", "--min-cluster-size", "20"]
+    refused = run("label", "-c", table.name, "--uri", uri, *theirs)
+    assert_one_line_error(refused, "'group'", "did not make", "--overwrite-field")
+    assert not [c for c in client.list_collections() if c.startswith(f"{table.name}_mc_")]
+    done = run("label", "-c", table.name, "--uri", uri, *theirs, "--overwrite-field")
+    assert done.exit_code == 0, done.output
+    again = run("label", "-c", table.name, "--uri", uri, *theirs)  # ours now: no flag needed
+    assert again.exit_code == 0, again.output

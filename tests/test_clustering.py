@@ -8,9 +8,9 @@ import pytest
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from milvus_cluster.clustering import cluster_graph, core_distances, spanning_tree
+from milvus_cluster.core.clustering import cluster_graph, core_distances, spanning_tree
+from milvus_cluster.core.knn import KnnGraph, local_knn
 from milvus_cluster.errors import ParameterError
-from milvus_cluster.knn import KnnGraph, local_knn
 
 
 def blobs_with_noise() -> np.ndarray:

@@ -13,8 +13,8 @@ from conftest import backend_independent, clustered_vectors, takes_nulls, unique
 from pymilvus import DataType
 
 from milvus_cluster.cli import main
+from milvus_cluster.commands.ingest import field_name, ingest_file, plan_layout, render_texts
 from milvus_cluster.errors import CollectionError, ParameterError
-from milvus_cluster.ingest import field_name, ingest_file, plan_layout, render_texts
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NEWS = DATA / "news_data_dedup.csv"

@@ -27,12 +27,13 @@ from pymilvus import DataType, MilvusClient
 from sklearn.datasets import load_digits
 
 from milvus_cluster import Parameters, label_collection
-from milvus_cluster.assign import assign_collection
-from milvus_cluster.catalog import Catalog, IdLedger
 from milvus_cluster.cli import main
-from milvus_cluster.collection import Milvus
-from milvus_cluster.relabel import relabel_collection
-from milvus_cluster.schema import UNLABELLED
+from milvus_cluster.commands.assign import assign_collection
+from milvus_cluster.commands.relabel import relabel_collection
+from milvus_cluster.core.labels import UNLABELLED
+from milvus_cluster.core.stable_ids import IdLedger
+from milvus_cluster.jobs.catalog import Catalog
+from milvus_cluster.milvus.client import Milvus
 
 PARAMS = Parameters(min_cluster_size=20, min_samples=5)
 UNSET = (None, UNLABELLED)  # a row without a label: null, or the placeholder of Milvus 2.3
@@ -168,7 +169,7 @@ def test_assign_after_a_topic_model_label_measures_in_the_collection_space(clien
     """label --reduce clusters in a UMAP embedding; the catalog's scales must still be
     distances between the collection's vectors, which is where assign searches."""
     pytest.importorskip("umap")
-    from milvus_cluster.reduce import Reduction
+    from milvus_cluster.core.reduce import Reduction
 
     table = create_table(client)
     params = Parameters(min_cluster_size=20, min_samples=5, reduce=Reduction(dim=2))
@@ -335,10 +336,10 @@ def test_two_relabels_at_once_one_exits_3_naming_the_other(client, uri, backend,
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from milvus_cluster.assign import assign_collection
-    from milvus_cluster.relabel import relabel_collection
+    from milvus_cluster.commands.assign import assign_collection
+    from milvus_cluster.commands.relabel import relabel_collection
 
-    from milvus_cluster.cli import sigterm_as_error
+    from milvus_cluster.cli.runtime import sigterm_as_error
 
     command, collection, uri = sys.argv[1:4]
 
@@ -414,7 +415,7 @@ def test_killed_assign_is_finished_by_the_next(client, uri, backend, spawn):
 
 def lock_row(uri: str, name: str, **holder) -> None:
     """Write a lock row as another job would have."""
-    from milvus_cluster.lock import Holder
+    from milvus_cluster.jobs.lock import Holder
 
     milvus = Milvus.connect(uri)
     try:

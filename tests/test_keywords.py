@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from milvus_cluster.keywords import class_tf_idf, cluster_keywords, cluster_name
+from milvus_cluster.core.keywords import class_tf_idf, cluster_keywords, cluster_name
 
 SPORT = ["the striker scored a goal in the league match", "league match ends with a late goal"]
 MONEY = ["the bank raised interest rates again", "interest rates and the bank's inflation fight"]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from milvus_cluster.errors import ParameterError
-from milvus_cluster.keys import KeyIndex
-from milvus_cluster.knn import (
+from milvus_cluster.core.keys import KeyIndex
+from milvus_cluster.core.knn import (
     check_unit_length,
     graph_from_hits,
     hits_to_matrix,
@@ -16,6 +15,7 @@ from milvus_cluster.knn import (
     search_batch_size,
     to_distances,
 )
+from milvus_cluster.errors import ParameterError
 
 
 def test_l2_is_squared_and_gets_a_root():

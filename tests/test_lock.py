@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from conftest import create_table
 
-from milvus_cluster.catalog import Catalog, ClusterEntry, IdLedger, RunRecord, catalog_name
-from milvus_cluster.collection import Milvus
-from milvus_cluster.errors import LockHeld
-from milvus_cluster.jobs import run_job
-from milvus_cluster.lock import Holder, Lock, LockLost, lite_job_holding
+from milvus_cluster.core.stable_ids import IdLedger
+from milvus_cluster.errors import LockHeld, LockLost
+from milvus_cluster.jobs.catalog import Catalog, ClusterEntry, RunRecord, catalog_name
+from milvus_cluster.jobs.lock import Holder, Lock, lite_job_holding
+from milvus_cluster.jobs.run import run_job
+from milvus_cluster.milvus.client import Milvus
 
 
 @pytest.fixture
@@ -129,12 +130,21 @@ def test_a_job_whose_lock_was_taken_over_stops(catalog):
 def test_a_failing_job_records_its_error_and_frees_the_lock(milvus, client):
     table = create_table(client, n=50)
     info = milvus.inspect(table.name)
+    Catalog.open(milvus, info.requested, info.dim)  # a catalog from an earlier run
     with pytest.raises(RuntimeError), run_job(milvus, info, "relabel", {"k": 5}) as job:
         raise RuntimeError("disk full")
     catalog = job.catalog
     assert catalog.read_lock() is None
     (record,) = catalog.runs()
     assert record.state == "failed" and record.error == "disk full" and record.finished
+
+
+def test_a_first_job_refused_before_writing_leaves_no_catalog(milvus, client):
+    table = create_table(client, n=50)
+    info = milvus.inspect(table.name)
+    with pytest.raises(RuntimeError), run_job(milvus, info, "label", {"k": 5}):
+        raise RuntimeError("refused")
+    assert not milvus.has(catalog_name(info.requested))
 
 
 def test_holders_are_alive_dead_or_expired():

@@ -3,14 +3,23 @@ rollback and cleanup, and the collections that are not ours to touch."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from click.testing import CliRunner
-from conftest import create_table, fingerprint, read_labels, unique_name
+from conftest import (
+    all_rows,
+    backend_independent,
+    create_table,
+    fingerprint,
+    read_labels,
+    unique_name,
+)
 from pymilvus import DataType
 
 from milvus_cluster import MigrationError, Parameters, label_collection
-from milvus_cluster.backups import cleanup_collection, rollback_collection
 from milvus_cluster.cli import main
+from milvus_cluster.commands.rollback import cleanup_collection, rollback_collection
 
 PARAMS = Parameters(min_cluster_size=20, min_samples=5)
 
@@ -125,6 +134,28 @@ def test_rollback_and_cleanup(client, uri):
     assert None not in read_labels(client, table.name).values()
 
 
+@pytest.mark.parametrize("via_alias", [False, True])
+def test_rollback_keeps_what_the_application_wrote_since_the_label(client, uri, via_alias):
+    table = create_table(client, n=200)
+    name = unique_name("docs") if via_alias else table.name
+    if via_alias:
+        client.create_alias(table.name, name)
+    label_collection(name, uri=uri, parameters=PARAMS)
+    new = [{"id": 9_000 + i, "vector": table.vectors[i].tolist(), "title": "new", "group": 0,
+            "meta": {}, "tags": []} for i in range(25)]  # fmt: skip
+    client.insert(name, new)
+    row = client.query(name, filter=f"id == {table.pks[5]}", output_fields=["*"])[0]
+    client.upsert(name, [row | {"title": "changed"}])
+    client.delete(name, filter=f"id in {table.pks[:3]}")
+    client.flush(name)
+    done = rollback_collection(name, uri=uri)
+    assert done.carried_over == 25 + 1 + 3
+    assert fingerprint(client, done.restored) == fingerprint(client, done.set_aside)
+    rows = {r["id"]: r["title"] for r in all_rows(client, done.restored, ["id", "title"])}
+    assert len(rows) == 200 + 25 - 3 and rows[table.pks[5]] == "changed"
+    assert "cluster_id" not in str(client.describe_collection(done.restored)["fields"])
+
+
 def test_rollback_through_an_alias(client, uri):
     table = create_table(client, n=200)
     docs = unique_name("docs")
@@ -151,7 +182,28 @@ def test_a_collection_in_the_way_is_not_touched(client, uri, suffix):
     before = (fingerprint(client, table.name), fingerprint(client, theirs.name))
     with pytest.raises(MigrationError, match=f"{table.name}{suffix}"):
         label_collection(table.name, uri=uri, parameters=PARAMS)
+    assert cleanup_collection(table.name, uri=uri, drop=True) == []  # not ours to drop
     assert (fingerprint(client, table.name), fingerprint(client, theirs.name)) == before
+
+
+@backend_independent  # the listing is the same on every backend; Lite makes it cheap
+def test_cleanup_finds_the_scratch_collections_of_a_killed_probe(client, uri):
+    from milvus_cluster.milvus.probe import PROBE_MARK
+
+    table = create_table(client, n=20)
+    stale, fresh, theirs = "mc_probe_1000_dead", f"mc_probe_{int(time.time())}_live", "mc_probe_1_x"
+    for name in (stale, fresh, theirs):
+        schema = client.create_schema()
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=2)
+        index = client.prepare_index_params()
+        index.add_index("v", index_type="FLAT", metric_type="L2")
+        marked = {PROBE_MARK: "true"} if name != theirs else {}
+        client.create_collection(name, schema=schema, index_params=index, properties=marked)
+    assert cleanup_collection(table.name, uri=uri) == [stale]  # not one still probing
+    cleanup_collection(table.name, uri=uri, drop=True)
+    assert not client.has_collection(stale)
+    assert client.has_collection(fresh) and client.has_collection(theirs)
 
 
 def test_a_collection_that_is_not_loaded_is_put_back_released(client, uri):

@@ -6,28 +6,33 @@ import numpy as np
 import pytest
 from pymilvus import DataType
 
-from milvus_cluster.capabilities import capabilities_of
-from milvus_cluster.collection import CollectionInfo
+from milvus_cluster.core.fingerprint import Fingerprinter
+from milvus_cluster.core.keys import KeyIndex
+from milvus_cluster.core.vectors import check_complete, collect_vectors
 from milvus_cluster.errors import CollectionError, MigrationError
-from milvus_cluster.fields import choose_vector_field, index_spec, key_filter, quoted
-from milvus_cluster.keys import KeyIndex
-from milvus_cluster.read import check_complete, collect_vectors
-from milvus_cluster.schema import plan
-from milvus_cluster.verify import Fingerprinter
-from milvus_cluster.write import LabelColumns
+from milvus_cluster.migration.plan import LABEL_FIELDS, plan
+from milvus_cluster.migration.write import LabelColumns
+from milvus_cluster.milvus.capabilities import capabilities_of
+from milvus_cluster.milvus.describe import (
+    CollectionInfo,
+    FieldSpec,
+    choose_vector_field,
+    index_spec,
+)
+from milvus_cluster.milvus.expressions import key_filter, quoted
 
 FIELDS = [
-    {"name": "id", "type": DataType.INT64, "is_primary": True},
-    {"name": "dense", "type": DataType.FLOAT_VECTOR, "params": {"dim": 4}},
-    {"name": "bits", "type": DataType.BINARY_VECTOR, "params": {"dim": 32}},
-    {"name": "title", "type": DataType.VARCHAR, "params": {"max_length": 9}},
+    FieldSpec.of({"name": "id", "type": DataType.INT64, "is_primary": True}),
+    FieldSpec.of({"name": "dense", "type": DataType.FLOAT_VECTOR, "params": {"dim": 4}}),
+    FieldSpec.of({"name": "bits", "type": DataType.BINARY_VECTOR, "params": {"dim": 32}}),
+    FieldSpec.of({"name": "title", "type": DataType.VARCHAR, "params": {"max_length": 9}}),
 ]
 
 
 def info(**changes) -> CollectionInfo:
     values = dict(
         name="docs", requested="docs", aliases=(), pk="id", pk_type="INT64", auto_id=False,
-        vector_field="dense", dim=4, metric="L2", index_type="HNSW", fields=("id", "dense"),
+        vector_field="dense", dim=4, metric="L2", index_type="HNSW", fields=tuple(FIELDS[:2]),
         dynamic=False, rows=100, properties={},
     )  # fmt: skip
     return CollectionInfo(**(values | changes))
@@ -78,7 +83,7 @@ def test_filter_expressions_quote_and_escape_keys():
 
 
 def test_vector_field_choice():
-    assert choose_vector_field(FIELDS, None, "docs")["name"] == "dense"
+    assert choose_vector_field(FIELDS, None, "docs").name == "dense"
     with pytest.raises(CollectionError, match="BINARY_VECTOR"):
         choose_vector_field(FIELDS, "bits", "docs")
     with pytest.raises(CollectionError, match="no FLOAT_VECTOR field.*bits"):
@@ -110,15 +115,20 @@ def test_index_rebuilt_from_its_description():
 
 def test_plan_by_name_by_alias_and_in_place():
     lite = capabilities_of("milvus_lite-3.2.2", lite=True)
-    fields = FIELDS[:2]
-    by_name = plan(info(aliases=("a",)), fields, lite, "cluster_id", "cluster_prob")
+    by_name = plan(info(aliases=("a",)), lite, "cluster_id", "cluster_prob")
     assert by_name.strategy == "shadow" and by_name.swap_names
     assert by_name.backup == "docs_mc_backup" and by_name.aliases == ("a",)
-    by_alias = plan(info(requested="a", aliases=("a",)), fields, lite, "cluster_id", None)
+    by_alias = plan(info(requested="a", aliases=("a",)), lite, "cluster_id", None)
     assert not by_alias.swap_names and by_alias.backup == "docs"
     assert "point alias 'a' at 'docs_mc_shadow'" in by_alias.describe()
-    labelled = fields + [{"name": "cluster_id", "type": DataType.INT64}]
-    again = plan(info(), labelled, lite, "cluster_id", "cluster_prob")
+    labelled = (*FIELDS[:2], FieldSpec("cluster_id", "INT64"))
+    with pytest.raises(MigrationError, match="did not make.*--overwrite-field"):
+        plan(info(fields=labelled), lite, "cluster_id", "cluster_prob")  # the user's field
+    assert plan(info(fields=labelled), lite, "cluster_id", None, overwrite=True).strategy == (
+        "in-place"
+    )
+    ours = {LABEL_FIELDS: "cluster_id,cluster_prob"}
+    again = plan(info(fields=labelled, properties=ours), lite, "cluster_id", "cluster_prob")
     assert again.strategy == "in-place" and again.prob_field is None
     assert "partial upsert" in again.describe()
 
@@ -126,9 +136,9 @@ def test_plan_by_name_by_alias_and_in_place():
 def test_plan_refuses_a_label_field_of_another_type_and_servers_without_nullable():
     lite = capabilities_of("milvus_lite-3.2.2", lite=True)
     with pytest.raises(MigrationError, match="VARCHAR"):
-        plan(info(), FIELDS, lite, "title", None)
+        plan(info(fields=tuple(FIELDS)), lite, "title", None)
     with pytest.raises(MigrationError, match="nullable"):
-        plan(info(), FIELDS[:2], capabilities_of("v2.3.5", lite=False), "cluster_id", None)
+        plan(info(), capabilities_of("v2.3.5", lite=False), "cluster_id", None)
 
 
 def test_label_columns_give_null_for_rows_not_clustered():

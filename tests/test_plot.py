@@ -24,10 +24,10 @@ from pymilvus import DataType
 
 from milvus_cluster import Parameters, label_collection
 from milvus_cluster.cli import main
+from milvus_cluster.commands.plot import plot_collection, sample_rows
+from milvus_cluster.core.labels import UNLABELLED
 from milvus_cluster.errors import CollectionError, ParameterError
-from milvus_cluster.fields import choose_text_field
-from milvus_cluster.figure import UNLABELLED
-from milvus_cluster.plot import plot_collection, sample_rows
+from milvus_cluster.milvus.describe import FieldSpec, choose_text_field
 
 TOPICS = ["football league goal striker", "bank inflation interest rates",
           "election parliament vote minister", "film actor award festival"]  # fmt: skip
@@ -169,13 +169,15 @@ def test_sample_with_more_clusters_than_points_is_refused():
 
 
 def test_text_field_choice():
-    fields = [{"name": "id", "type": DataType.VARCHAR, "is_primary": True},
-              {"name": "url", "type": DataType.VARCHAR, "params": {"max_length": 100}},
-              {"name": "summary", "type": DataType.VARCHAR, "params": {"max_length": 2000}},
-              {"name": "n", "type": DataType.INT64}]  # fmt: skip
+    fields = [
+        FieldSpec("id", "VARCHAR", is_primary=True),
+        FieldSpec("url", "VARCHAR", params={"max_length": 100}),
+        FieldSpec("summary", "VARCHAR", params={"max_length": 2000}),
+        FieldSpec("n", "INT64"),
+    ]
     assert choose_text_field(fields, {}, None, "c") == "summary"  # the widest
     assert choose_text_field(fields, {"milvus_cluster.text_field": "url"}, None, "c") == "url"
-    with_content = [*fields, {"name": "content", "type": DataType.VARCHAR}]
+    with_content = [*fields, FieldSpec("content", "VARCHAR")]
     assert choose_text_field(with_content, {}, None, "c") == "content"
     assert choose_text_field(fields, {}, "", "c") is None
     assert choose_text_field(fields[:1], {}, None, "c") is None

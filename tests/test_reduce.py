@@ -12,9 +12,9 @@ from sklearn.metrics import adjusted_rand_score
 
 from milvus_cluster import Parameters, label_collection, local_knn
 from milvus_cluster.cli import main
+from milvus_cluster.core.knn import KnnGraph
+from milvus_cluster.core.reduce import Reduction, parse_reduction, reduce_graph, with_self
 from milvus_cluster.errors import ParameterError
-from milvus_cluster.knn import KnnGraph
-from milvus_cluster.reduce import Reduction, parse_reduction, reduce_graph, with_self
 
 
 @pytest.mark.parametrize(

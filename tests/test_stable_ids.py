@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from milvus_cluster.catalog import IdLedger
-from milvus_cluster.schema import UNLABELLED
-from milvus_cluster.stable_ids import DriftGuard, DriftTooLarge, check_drift, stable_ids
+from milvus_cluster.core.labels import UNLABELLED
+from milvus_cluster.core.stable_ids import DriftGuard, IdLedger, check_drift, stable_ids
+from milvus_cluster.errors import DriftTooLarge
 
 
 def labels(*groups: tuple[int, int]) -> np.ndarray:

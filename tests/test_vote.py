@@ -7,10 +7,11 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 
 from milvus_cluster import cluster_graph, local_knn
-from milvus_cluster.catalog import IdLedger
-from milvus_cluster.settle import settle_labels
-from milvus_cluster.summaries import summarise
-from milvus_cluster.vote import cluster_scales, nearest_cluster
+from milvus_cluster.core.settle import settle_labels
+from milvus_cluster.core.stable_ids import IdLedger
+from milvus_cluster.core.summaries import summarise
+from milvus_cluster.core.vectors import Vectors
+from milvus_cluster.core.vote import cluster_scales, nearest_cluster
 
 SCALES = np.array([1.0, 2.0, np.nan, 5.0])  # cluster 2 has no scale (retired)
 
@@ -89,8 +90,8 @@ def test_noise_policy_assign_takes_in_close_noise_but_not_far_rows():
     pks = np.arange(len(points))
     graph = local_knn(points, 20, "L2")
     clustering = cluster_graph(graph, 15, 5, vectors=points)
-    keep = settle_labels(graph, clustering, points, pks, None, IdLedger(), 5, "keep")
-    assign = settle_labels(graph, clustering, points, pks, None, IdLedger(), 5, "assign")
+    keep = settle_labels(graph, clustering, Vectors(pks, points), None, IdLedger(), 5, "keep")
+    assign = settle_labels(graph, clustering, Vectors(pks, points), None, IdLedger(), 5, "assign")
     assert keep.noise == keep.noise_before == assign.noise_before == clustering.noise
     assert assign.noise < 0.75 * keep.noise
     assert np.all(assign.labels[-10:] == -1)  # far from everything: still noise

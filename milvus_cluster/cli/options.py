@@ -1,0 +1,196 @@
+"""Options that several commands share, declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from milvus_cluster.errors import MilvusClusterError
+
+if TYPE_CHECKING:
+    from milvus_cluster.core.reduce import Reduction
+
+Decorator = Callable[[Callable], Callable]
+
+
+def _all(*options: Decorator) -> Decorator:
+    """One decorator from several, applied in the order given (as --help lists them)."""
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+connection_options = _all(
+    click.option(
+        "--uri",
+        envvar="MILVUS_URI",
+        default="./milvus.db",
+        show_default=True,
+        help="Milvus URL, or a Milvus Lite file ending in .db. Env: MILVUS_URI.",
+    ),
+    click.option(
+        "--token",
+        envvar="MILVUS_TOKEN",
+        default="",
+        show_default=False,
+        help="Token or user:password. Env: MILVUS_TOKEN. Never printed.",
+    ),
+    click.option(
+        "--db-name",
+        envvar="MILVUS_DB_NAME",
+        default="",
+        help="Database (default: the server's default). Env: MILVUS_DB_NAME.",
+    ),
+    click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else."
+    ),
+    click.option("-v", "--verbose", is_flag=True, help="Show tracebacks of errors."),
+)
+"""--uri, --token, --db-name (with MILVUS_* environment variables), --json, -v."""
+
+knn_option = click.option(
+    "--knn",
+    type=click.Choice(["auto", "milvus", "local"]),
+    default="auto",
+    show_default=True,
+    help="Build the graph with Milvus search, or locally (faiss) over the vectors read; "
+    "auto: local on Milvus Lite, Milvus on a server.",
+)
+
+clustering_options = _all(
+    click.option(
+        "--min-cluster-size",
+        default=10,
+        show_default=True,
+        type=click.IntRange(2),
+        help="Smallest group of rows that counts as a cluster.",
+    ),
+    click.option(
+        "--min-samples",
+        type=click.IntRange(1),
+        default=None,
+        help="Density smoothing: neighbours that make a row a core row "
+        "[default: min(min-cluster-size, 16)].",
+    ),
+    click.option(
+        "--k",
+        type=click.IntRange(1, 1024),
+        default=None,
+        help="Neighbours per row in the kNN graph [default: max(2·min-samples, 16)].",
+    ),
+    knn_option,
+    click.option(
+        "--cluster-selection",
+        type=click.Choice(["eom", "leaf"]),
+        default="eom",
+        show_default=True,
+        help="HDBSCAN's cluster selection method.",
+    ),
+)
+
+noise_option = click.option(
+    "--noise",
+    type=click.Choice(["keep", "assign"]),
+    default="keep",
+    show_default=True,
+    help="assign: noise rows close enough to a cluster join it (cluster_prob 0).",
+)
+
+label_field_option = click.option(
+    "--label-field",
+    default="cluster_id",
+    show_default=True,
+    help="INT64 field with the cluster id (-1 = noise).",
+)
+text_field_option = click.option(
+    "--text-field",
+    default=None,
+    help="VARCHAR field with the rows' texts [default: the one ingest recorded, else "
+    "text/content/…, else the widest]; '' for none.",
+)
+vector_field_option = click.option("--vector-field", default=None, help="Vector field, if several.")
+
+job_options = _all(
+    click.option(
+        "-c",
+        "--collection",
+        required=True,
+        help="Collection (or alias); jobs on it must use the same name.",
+    ),
+    vector_field_option,
+    label_field_option,
+    click.option(
+        "--prob-field",
+        default="cluster_prob",
+        show_default=True,
+        help="FLOAT field for the membership probability; '' for none.",
+    ),
+)
+"""-c, --vector-field, --label-field, --prob-field: label, assign, relabel."""
+
+target_options = _all(
+    job_options,
+    click.option(
+        "--strategy",
+        type=click.Choice(["auto", "add-field", "dynamic", "shadow"]),
+        default="auto",
+        show_default=True,
+        help="How the label field gets into the collection (see `plan`).",
+    ),
+    click.option(
+        "--overwrite-field",
+        is_flag=True,
+        help="Write the labels over an existing --label-field/--prob-field that "
+        "milvus-cluster did not make (its values are lost).",
+    ),
+    click.option(
+        "--allow-required-label",
+        "allow_required",
+        is_flag=True,
+        help="On servers with neither nullable fields nor default values, add the label "
+        "field anyway (inserts that omit it will then fail).",
+    ),
+)
+"""The collection, its fields, and how its label fields get in."""
+
+
+def _reduction(context: click.Context, parameter: click.Parameter, value: str) -> Reduction | None:
+    from milvus_cluster.core.reduce import parse_reduction
+
+    try:
+        return parse_reduction(value)
+    except MilvusClusterError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+reduce_option = click.option(
+    "--reduce",
+    "reduction",
+    default="none",
+    show_default=True,
+    callback=_reduction,
+    metavar="none|umap[:DIM]",
+    help="Topic-model mode: cluster in a UMAP embedding of DIM dimensions (default 5) built "
+    "from the kNN graph; recommended for text (see README).",
+)
+
+
+def collection_option(help: str) -> Decorator:
+    return click.option("-c", "--collection", required=True, help=help)
+
+
+def given(names: dict[str, str], values: dict[str, Any]) -> dict[str, Any]:
+    """The values of the options the user gave (not left at their defaults), under the
+    library's names: {library name: option name}."""
+    context = click.get_current_context()
+    return {
+        name: values[option]
+        for name, option in names.items()
+        if context.get_parameter_source(option) != click.core.ParameterSource.DEFAULT
+    }

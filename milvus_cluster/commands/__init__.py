@@ -1,0 +1,1 @@
+"""The commands as library entry points: label, assign, relabel, show, plot, ingest, demo."""

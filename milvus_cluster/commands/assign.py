@@ -1,0 +1,231 @@
+"""assign: a label for every row that has none, without clustering again.
+
+Rows inserted since the last run have no label: null, or the UNLABELLED
+placeholder where the field cannot be null. For each of them, a Milvus search
+among the labelled rows (`filter="cluster_id >= -1"`: noise counts) finds its k
+nearest labelled neighbours, and the nearest-cluster rule of vote.py, with the
+catalog's cluster scales, gives it a cluster id or -1 (k: that of the labelling
+run that made the clusters). Its `cluster_prob` is its cluster's
+share of the distance-weighted vote.
+
+All searches run before any label is written, so a row never takes its label from
+another row labelled in the same run (which would let a new group of rows creep
+into a cluster a row at a time). The writes touch only the new rows, partition by
+partition. A killed run leaves some rows labelled and the rest null: the next run
+labels the rest. A run with nothing to label ends at once, without lock or run row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from milvus_cluster.commands.connect import connect
+from milvus_cluster.commands.stages import Advance, Clock, StageProgress
+from milvus_cluster.core import knn as knn_stage
+from milvus_cluster.core.keys import KeyIndex
+from milvus_cluster.core.parameters import Parameters
+from milvus_cluster.core.vectors import collect_vectors
+from milvus_cluster.core.vote import Verdict, nearest_cluster
+from milvus_cluster.errors import CollectionError
+from milvus_cluster.jobs.catalog import Catalog, catalog_name
+from milvus_cluster.jobs.lock import LOCK_TTL
+from milvus_cluster.jobs.run import Job, run_job
+from milvus_cluster.migration.plan import Plan, plan
+from milvus_cluster.migration.write import LabelColumns, write_some
+from milvus_cluster.milvus.client import Milvus
+from milvus_cluster.milvus.describe import CollectionInfo
+from milvus_cluster.milvus.expressions import labelled, unlabelled
+
+
+@dataclass(frozen=True)
+class Model:
+    """What the rule needs from the catalog: each cluster's scale, and k."""
+
+    scales: np.ndarray  # indexed by cluster id, NaN for ids without a cluster
+    k: int
+
+
+@dataclass(frozen=True)
+class Found:
+    """The labels found for the rows of one partition (None: no manual partitions)."""
+
+    partition: str | None
+    columns: LabelColumns
+
+
+@dataclass(frozen=True)
+class AssignResult:
+    collection: str
+    requested: str
+    rows: int  # rows that had no label
+    assigned: int  # of those, rows given a cluster id
+    noise: int  # of those, rows labelled -1
+    by_cluster: dict[int, int] = field(default_factory=dict)  # rows given each cluster id
+    seconds: dict[str, float] = field(default_factory=dict)
+    run_id: str = ""
+    catalog: str = ""
+    took_over: str = ""
+
+    @property
+    def rows_per_second(self) -> float:
+        busy = sum(s for stage, s in self.seconds.items() if stage != "inspect")
+        return self.rows / busy if busy > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"rows_per_second": round(self.rows_per_second, 1)}
+
+    def counts(self) -> dict[str, Any]:
+        return {"rows": self.rows, "assigned": self.assigned, "noise": self.noise}
+
+
+def assign_collection(
+    collection: str,
+    *,
+    uri: str = "./milvus.db",
+    token: str = "",
+    db_name: str = "",
+    vector_field: str | None = None,
+    label_field: str = "cluster_id",
+    prob_field: str | None = "cluster_prob",
+    progress: StageProgress | None = None,
+    lock_ttl: float = LOCK_TTL,
+) -> AssignResult:
+    """Label the rows of `collection` whose label is null (see the module's contract)."""
+    clock = Clock(progress)
+    with connect(uri, token, db_name) as milvus:
+        with clock.timed("inspect"):
+            milvus.inspect(collection, vector_field)  # refuse what cannot be read first
+        with milvus.loaded_for_run(collection):  # counting rows needs a loaded collection
+            with clock.timed("inspect"):
+                info = milvus.inspect(collection, vector_field, count=True)
+                the_plan = labelled_plan(milvus, info, label_field, prob_field)
+                model = model_of(Catalog.open(milvus, info.requested), info.requested)
+                waiting = info.rows - milvus.count(info.name, labelled(label_field))
+            if waiting == 0:
+                return AssignResult(info.name, info.requested, 0, 0, 0, seconds=clock.seconds)
+            with run_job(milvus, info, "assign", {"k": model.k}, lock_ttl) as job:
+                result = _run(milvus, Task(info, the_plan, model), job, waiting, clock)
+                job.finish(result.counts(), clock.seconds)
+                return result
+
+
+@dataclass(frozen=True)
+class Task:
+    """The collection to assign rows of, how its labels are written, and the rule's model."""
+
+    info: CollectionInfo
+    plan: Plan
+    model: Model
+
+
+def _run(milvus: Milvus, task: Task, job: Job, waiting: int, clock: Clock) -> AssignResult:
+    info, the_plan = task.info, task.plan
+    nullable = may_be_null(milvus, info, the_plan.label_field)
+    with clock.stage("search", waiting) as advance:
+        found = find_labels(milvus, task, nullable, advance)
+    labels = np.concatenate([f.columns.labels for f in found]) if found else np.zeros(0, int)
+    with clock.stage("write", len(labels)) as advance:
+        advance = job.checked(advance)
+        for part in found:
+            write_some(milvus, info, the_plan, part.columns, part.partition, advance)
+        milvus.flush(info.name)
+        clusters, sizes = np.unique(labels[labels >= 0], return_counts=True)
+        by_cluster = dict(zip(clusters.tolist(), sizes.tolist()))
+        job.catalog.add_to_sizes(by_cluster)
+    noise = int(np.count_nonzero(labels < 0))
+    return AssignResult(
+        collection=info.name,
+        requested=info.requested,
+        rows=len(labels),
+        assigned=len(labels) - noise,
+        noise=noise,
+        by_cluster=by_cluster,
+        seconds=clock.seconds,
+        run_id=job.run_id,
+        catalog=job.catalog.name,
+        took_over=job.took_over,
+    )
+
+
+def find_labels(milvus: Milvus, task: Task, nullable: bool, advance: Advance) -> list[Found]:
+    """Read the unlabelled rows (keys and vectors, a batch at a time) and find each one's
+    label; what is kept is keys and labels, by partition."""
+    info = task.info
+    fields = [info.pk, info.vector_field]
+    waiting = unlabelled(task.plan.label_field, nullable)
+    parts: dict[str | None, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    for partition, batch in milvus.iterate_by_partition(info.name, info.pk, fields, waiting):
+        rows = collect_vectors([batch], info.pk, info.vector_field, info.dim, len(batch))
+        verdict = label_rows(milvus, task, rows.vectors)
+        parts.setdefault(partition, []).append((rows.pks, verdict.labels, verdict.shares))
+        advance(rows.n)
+    return [Found(partition, _columns(found)) for partition, found in parts.items()]
+
+
+def _columns(found: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> LabelColumns:
+    """One LabelColumns from the (keys, labels, shares) of several batches."""
+    keys, labels, shares = (np.concatenate(column) for column in zip(*found))
+    return LabelColumns(KeyIndex(keys), labels, shares)
+
+
+def label_rows(milvus: Milvus, task: Task, vectors: np.ndarray) -> Verdict:
+    """The rule's verdict for these vectors, from their nearest labelled rows in Milvus."""
+    info, the_plan, model = task.info, task.plan, task.model
+    lite_flat = milvus.lite and info.index_type.upper() in ("FLAT", "")
+    size = knn_stage.search_batch_size(info.rows, info.dim, model.k, lite_flat)
+    labels = np.empty((len(vectors), model.k), dtype=np.int64)
+    distances = np.empty((len(vectors), model.k), dtype=np.float32)
+    for start in range(0, len(vectors), size):
+        batch = vectors[start : start + size]
+        query_index, _, raw, values = milvus.search_where(
+            info, batch, model.k, labelled(the_plan.label_field), the_plan.label_field
+        )
+        hit_labels = np.asarray(values, dtype=np.int64)
+        rows, found = knn_stage.hits_to_matrix(query_index, hit_labels, raw, len(batch), model.k)
+        stop = start + len(batch)
+        distances[start:stop] = np.where(
+            np.isnan(found), np.inf, knn_stage.to_distances(found, info.metric)
+        )
+        labels[start:stop] = np.where(np.isnan(found), -1, rows)
+    return nearest_cluster(labels, distances, model.scales)
+
+
+def labelled_plan(
+    milvus: Milvus, info: CollectionInfo, label_field: str, prob_field: str | None
+) -> Plan:
+    """How labels are written in place; refuses a collection that has no labels yet."""
+    labelled_before = milvus.has(catalog_name(info.requested))  # else plan() refuses
+    the_plan = plan(info, milvus.capabilities(), label_field, prob_field, overwrite=labelled_before)
+    if not the_plan.has_labels:
+        raise CollectionError(
+            f"{info.requested!r} has no {label_field!r} field yet, so there are no clusters to "
+            f"assign rows to; label it first: milvus-cluster label -c {info.requested}"
+        )
+    return the_plan
+
+
+def model_of(catalog: Catalog | None, collection: str) -> Model:
+    """Scales from the catalog's clusters, k from their labelling run."""
+    clusters = catalog.clusters() if catalog is not None else []
+    if not clusters:
+        raise CollectionError(
+            f"{collection!r} has no clusters in its catalog, so new rows have nothing to join; "
+            f"label it first: milvus-cluster label -c {collection}"
+        )
+    scales = np.full(max(c.cluster_id for c in clusters) + 1, np.nan)
+    for cluster in clusters:
+        scales[cluster.cluster_id] = cluster.scale
+    run = catalog.last_labelling() if catalog is not None else None
+    params = Parameters.of(run.parameters if run else {}).resolved()
+    return Model(scales, params.k or 0)
+
+
+def may_be_null(milvus: Milvus, info: CollectionInfo, field: str) -> bool:
+    """Whether a row without a label can have a null one. The field's own description
+    decides (Milvus 2.3 takes the nullable flag at creation and ignores it); a dynamic
+    key can be missing wherever the server knows nulls at all."""
+    spec = info.field(field)
+    return spec.nullable if spec else milvus.capabilities().nullable

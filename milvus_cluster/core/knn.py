@@ -1,0 +1,219 @@
+"""The k-nearest-neighbour graph of a collection, from Milvus search or locally.
+
+The contract: a KnnGraph holds, for n rows, `indices` (n × k int32 row indices,
+the row itself removed, nearest first, -1 where a row has fewer than k
+neighbours) and `distances` (n × k float32, ascending, +inf where the index is
+-1). Distances are true distances, smaller is closer:
+
+- L2: Milvus and faiss return the *squared* Euclidean distance; we take the root.
+- COSINE and IP: they return a similarity s; we return the chord distance
+  sqrt(2 - 2 s), the Euclidean distance between the unit vectors. It orders
+  neighbours exactly as 1 - s does, and unlike 1 - s it is a metric, so HDBSCAN
+  on it equals HDBSCAN with the Euclidean metric on normalised vectors.
+
+Memory is n·k for the graph; nothing n × n is ever built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from milvus_cluster.core.keys import KeyIndex
+from milvus_cluster.errors import ParameterError
+
+Metric = Literal["L2", "COSINE", "IP"]
+Progress = Callable[[int], None]
+"""Called with the number of rows just finished; the caller owns the bar."""
+
+# Milvus refuses nq or limit above 16,384 and requests above 64 MB.
+MILVUS_MAX_NQ = 16_384
+MILVUS_MAX_REQUEST_BYTES = 64 * 2**20
+# Milvus Lite's FLAT search materialises an nq × n × dim float32 array.
+LITE_FLAT_BUDGET_BYTES = 256 * 2**20
+# Exact local kNN is O(n²·dim): ~22 s at 50,000 × 384 on 2 cores, ~90 s at 100,000;
+# beyond, an HNSW index (as Milvus itself would search) grows as n·log n.
+LOCAL_EXACT_LIMIT = 50_000
+LOCAL_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class KnnGraph:
+    indices: np.ndarray  # (n, k) int32, -1 = no neighbour
+    distances: np.ndarray  # (n, k) float32, ascending, inf where indices == -1
+    metric: Metric
+
+    @property
+    def n(self) -> int:
+        return self.indices.shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.indices.shape[1]
+
+
+def to_distances(raw: np.ndarray, metric: Metric) -> np.ndarray:
+    """True distances from what Milvus (or faiss) returns for `metric`."""
+    raw = np.asarray(raw, dtype=np.float32)
+    if metric == "L2":
+        return np.sqrt(np.maximum(raw, 0.0))
+    if metric in ("COSINE", "IP"):
+        return np.sqrt(np.maximum(2.0 - 2.0 * raw, 0.0))
+    raise ParameterError(f"Metric {metric!r} is not supported; use L2, COSINE or IP.")
+
+
+def check_unit_length(vectors: np.ndarray, tolerance: float = 1e-3) -> None:
+    """Refuse IP on vectors that are not unit length: IP is then no distance at all."""
+    for start in range(0, len(vectors), 65_536):
+        norms = np.linalg.norm(vectors[start : start + 65_536], axis=1)
+        if np.any(np.abs(norms - 1.0) > tolerance):
+            raise ParameterError(
+                "The collection's metric is IP but its vectors are not unit length, so inner "
+                "products are not distances; re-index with COSINE or L2, or normalise the vectors."
+            )
+
+
+def effective_k(n: int, k: int) -> int:
+    """A row has at most n - 1 neighbours."""
+    return max(0, min(k, n - 1))
+
+
+def graph_from_hits(
+    query_rows: np.ndarray, hit_rows: np.ndarray, raw: np.ndarray, k: int, metric: Metric
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the graph for one batch of queries.
+
+    `hit_rows` (b × limit, -1 for missing hits) and `raw` (b × limit, as the
+    search returned it) come from a search with limit = k + 1. The row itself is
+    removed wherever it appears; where exact duplicates pushed it out of the
+    hits, the farthest hit goes instead, so every row keeps k neighbours.
+    """
+    distances = to_distances(raw, metric)
+    distances[hit_rows < 0] = np.inf
+    hit_rows = np.where(hit_rows < 0, -1, hit_rows)
+    is_self = hit_rows == query_rows[:, None]
+    no_self = ~is_self.any(axis=1)
+    is_self[no_self, -1] = True
+    # A row appears once among its hits (keys are unique), so each row drops one.
+    keep = ~is_self
+    b = len(query_rows)
+    indices = hit_rows[keep].reshape(b, -1)[:, :k]
+    distances = distances[keep].reshape(b, -1)[:, :k]
+    order = np.argsort(distances, axis=1, kind="stable")
+    indices = np.take_along_axis(indices, order, axis=1).astype(np.int32)
+    distances = np.take_along_axis(distances, order, axis=1).astype(np.float32)
+    indices[~np.isfinite(distances)] = -1
+    return indices, distances
+
+
+SearchFn = Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray, np.ndarray]]
+"""search(vectors (b × dim), limit) -> (query_index, pks, raw) as flat arrays, one per hit."""
+
+
+def hits_to_matrix(
+    query_index: np.ndarray, hit_rows: np.ndarray, raw: np.ndarray, b: int, limit: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat hits (grouped by query, each group in rank order) as b × limit matrices."""
+    rows = np.full((b, limit), -1, dtype=np.int64)
+    values = np.full((b, limit), np.nan, dtype=np.float32)
+    if len(query_index):
+        starts = np.searchsorted(query_index, np.arange(b))
+        rank = np.arange(len(query_index)) - starts[query_index]
+        fits = rank < limit
+        rows[query_index[fits], rank[fits]] = hit_rows[fits]
+        values[query_index[fits], rank[fits]] = raw[fits]
+    return rows, values
+
+
+def search_batch_size(n: int, dim: int, k: int, lite_flat: bool) -> int:
+    """Queries per search request, within Milvus's limits and Lite's FLAT memory."""
+    by_request = MILVUS_MAX_REQUEST_BYTES // (dim * 4 * 2)  # vectors sent, hits returned
+    by_results = MILVUS_MAX_NQ // max(1, k + 1)
+    size = min(MILVUS_MAX_NQ, by_request, max(by_results, 64), 2048)
+    if lite_flat:
+        size = min(size, LITE_FLAT_BUDGET_BYTES // max(1, n * dim * 4))
+    return max(1, size)
+
+
+def milvus_knn(
+    vectors: np.ndarray,
+    keys: KeyIndex,
+    k: int,
+    metric: Metric,
+    search: SearchFn,
+    batch_size: int,
+    progress: Progress | None = None,
+) -> KnnGraph:
+    """Each row's k nearest neighbours by searching the collection with its own vectors."""
+    k = effective_k(len(vectors), k)
+
+    def hits(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        query_index, pks, raw = search(batch, k + 1)
+        return hits_to_matrix(query_index, keys.rows(pks), raw, len(batch), k + 1)
+
+    return _graph(vectors, k, metric, batch_size, hits, progress)
+
+
+def local_knn(
+    vectors: np.ndarray, k: int, metric: Metric, progress: Progress | None = None
+) -> KnnGraph:
+    """The same graph computed here with faiss, over the vectors already read.
+
+    Exact up to LOCAL_EXACT_LIMIT rows, an HNSW index (as Milvus would use)
+    beyond. faiss rather than hand-written search: it ships with milvus-lite."""
+    import faiss
+
+    k = effective_k(len(vectors), k)
+    base = np.ascontiguousarray(vectors, dtype=np.float32)
+    if metric == "COSINE":
+        base = normalised(base)
+    faiss_metric = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
+    if len(base) > LOCAL_EXACT_LIMIT:
+        index = faiss.IndexHNSWFlat(base.shape[1], 32, faiss_metric)
+        index.hnsw.efConstruction = 80
+        index.add(base)
+        index.hnsw.efSearch = max(64, 4 * (k + 1))
+
+    def hits(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(base) > LOCAL_EXACT_LIMIT:
+            raw, rows = index.search(batch, k + 1)
+        else:
+            raw, rows = faiss.knn(batch, base, k + 1, metric=faiss_metric)
+        return rows, raw
+
+    return _graph(base, k, metric, LOCAL_BATCH, hits, progress)
+
+
+def _graph(
+    vectors: np.ndarray,
+    k: int,
+    metric: Metric,
+    batch_size: int,
+    hits: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    progress: Progress | None,
+) -> KnnGraph:
+    """Query every row's vector in batches; `hits(batch)` returns the b × (k+1)
+    hit rows and raw distances, which become the graph's rows."""
+    n = len(vectors)
+    indices = np.empty((n, k), dtype=np.int32)
+    distances = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, batch_size):
+        batch = vectors[start : start + batch_size]
+        hit_rows, raw = hits(batch)
+        stop = start + len(batch)
+        indices[start:stop], distances[start:stop] = graph_from_hits(
+            np.arange(start, stop), hit_rows, raw, k, metric
+        )
+        if progress:
+            progress(len(batch))
+    return KnnGraph(indices, distances, metric)
+
+
+def normalised(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if np.allclose(norms, 1.0, atol=1e-4):
+        return vectors
+    return vectors / np.maximum(norms, np.finfo(np.float32).tiny)

@@ -1,0 +1,83 @@
+"""Between clustering and writing: the noise policy, stable ids, the cluster summaries.
+
+The contract: the kNN graph and the Clustering of n rows, their Vectors (keys (n,)
+and vectors n × dim), the labels they had before (n,), or None on a first run, and the
+collection's IdLedger. Out: Settled, with the labels and probabilities to write,
+the summaries the catalog keeps, the ledger to store and the drift. Pure: arrays
+in, arrays out.
+
+`--noise assign` gives a noise row the label of its nearest cluster when the
+nearest-cluster rule of vote.py accepts it, and leaves its probability at 0, so
+that `cluster_prob == 0` still tells these rows from HDBSCAN's own members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from milvus_cluster.core.clustering import Clustering, core_distances
+from milvus_cluster.core.knn import KnnGraph
+from milvus_cluster.core.stable_ids import Drift, IdLedger, stable_ids
+from milvus_cluster.core.summaries import ClusterSummary, summarise
+from milvus_cluster.core.vectors import Vectors
+from milvus_cluster.core.vote import cluster_scales, nearest_cluster
+
+NoisePolicy = Literal["keep", "assign"]
+
+
+@dataclass(frozen=True)
+class Settled:
+    labels: np.ndarray  # (n,) int64, stable ids, -1 = noise
+    probabilities: np.ndarray  # (n,) float32, 0 for noise and for noise assigned a cluster
+    noise_before: int  # rows HDBSCAN called noise, before the noise policy
+    summaries: list[ClusterSummary]  # largest first
+    ledger: IdLedger
+    drift: Drift | None
+
+    @property
+    def noise(self) -> int:
+        return int(np.count_nonzero(self.labels < 0))
+
+
+def settle_labels(
+    graph: KnnGraph,
+    clustering: Clustering,
+    vectors: Vectors,
+    previous: np.ndarray | None,
+    ledger: IdLedger,
+    min_samples: int,
+    noise: NoisePolicy = "keep",
+) -> Settled:
+    """The labels to write and what the catalog keeps about them."""
+    core = core_distances(graph, min_samples)
+    labels = clustering.labels
+    if noise == "assign":
+        labels = assign_noise(graph, labels, core)
+    stable = stable_ids(previous, labels, ledger)
+    members = clustering.labels >= 0
+    summaries = summarise(vectors.vectors, stable.labels, members, core, vectors.pks, graph.metric)
+    return Settled(
+        stable.labels,
+        clustering.probabilities,
+        clustering.noise,
+        summaries,
+        stable.ledger,
+        stable.drift,
+    )
+
+
+def assign_noise(graph: KnnGraph, labels: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """Labels where the noise rows that the nearest-cluster rule accepts have a cluster."""
+    noise = np.flatnonzero(labels < 0)
+    if len(noise) == 0:
+        return labels
+    neighbours = graph.indices[noise]
+    neighbour_labels = np.where(neighbours >= 0, labels[np.maximum(neighbours, 0)], -1)
+    scales = cluster_scales(labels, core)
+    verdict = nearest_cluster(neighbour_labels, graph.distances[noise], scales)
+    assigned = labels.copy()
+    assigned[noise] = verdict.labels
+    return assigned

@@ -1,0 +1,181 @@
+"""Stable cluster ids: a new clustering takes the ids of the old clusters it overlaps.
+
+The contract: `old` (n,) int64 holds each row's label before the run (-1 noise,
+UNLABELLED for rows that had none: new since the last run), `new` (n,) the run's
+labels (0..c-1 by size, -1 noise), and the collection's IdLedger. Out: the labels
+to write, with ids that applications already filter on kept where the cluster is
+still there, a ledger to store, and a Drift report.
+
+The matching is one-to-one and maximises the rows shared (scipy's
+linear_sum_assignment on the c × c' overlap counts). A matched pair keeps the old
+id only when they share at least half of the smaller of the two: below that they
+are different clusters, and an application filtering on the old id would get
+another one. New clusters without a match get fresh ids, largest first, from the
+ledger's next id, which only ever grows (ids of vanished clusters are retired,
+never given out again).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score
+
+from milvus_cluster.core.labels import UNLABELLED
+from milvus_cluster.errors import DriftTooLarge
+
+MIN_SHARED = 0.5
+
+
+@dataclass(frozen=True)
+class IdLedger:
+    """Cluster ids handed out so far: fresh ids start at next_id, retired ids stay retired."""
+
+    next_id: int = 0
+    retired: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How the labels moved, on the rows that had a label before (noise included)."""
+
+    compared: int  # rows labelled before and now
+    changed: int  # of those, rows whose label changed
+    adjusted_rand: float  # old vs new labels of the compared rows (noise a group of its own)
+    kept: list[int]  # ids that live on
+    born: list[int]  # fresh ids of clusters made mostly of rows no kept cluster had
+    split: list[int]  # fresh ids of clusters split off a cluster that lives on
+    died: list[int]  # retired ids of clusters whose rows went mostly to noise or apart
+    merged: list[int]  # retired ids of clusters whose rows went mostly into a kept one
+
+    @property
+    def changed_share(self) -> float:
+        return self.changed / self.compared if self.compared else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"changed_share": round(self.changed_share, 6)}
+
+    def describe(self) -> str:
+        def ids(values: list[int]) -> str:
+            if not values:
+                return "0"
+            more = ", …" if len(values) > 8 else ""
+            return f"{len(values)} ({', '.join(map(str, values[:8]))}{more})"
+
+        return (
+            f"kept {len(self.kept)}, born {ids(self.born)}, died {ids(self.died)}, merged "
+            f"{ids(self.merged)}, split {ids(self.split)}; {self.changed:,} of {self.compared:,} "
+            f"rows changed label ({100 * self.changed_share:.1f} %), adjusted Rand index "
+            f"{self.adjusted_rand:.3f}"
+        )
+
+
+@dataclass(frozen=True)
+class StableLabels:
+    labels: np.ndarray  # (n,) int64: the labels to write
+    ledger: IdLedger  # to store before the labels are written
+    drift: Drift | None  # None when no row had a label before
+
+
+def stable_ids(old: np.ndarray | None, new: np.ndarray, ledger: IdLedger) -> StableLabels:
+    """New labels renamed to stable ids (see the module's contract)."""
+    new = np.asarray(new, dtype=np.int64)
+    old = np.full(len(new), UNLABELLED, np.int64) if old is None else np.asarray(old, np.int64)
+    old_ids = np.unique(old[old >= 0])
+    count = int(new.max()) + 1 if (new >= 0).any() else 0
+    overlap = _overlap(old, new, old_ids, count)
+    matched = _matching(overlap, new, old, old_ids)
+    next_id = max(ledger.next_id, int(old_ids.max()) + 1 if len(old_ids) else 0)
+    ids = np.full(count, -1, dtype=np.int64)
+    for cluster, old_index in matched.items():
+        ids[cluster] = old_ids[old_index]
+    fresh = [cluster for cluster in range(count) if cluster not in matched]  # largest first
+    ids[fresh] = np.arange(next_id, next_id + len(fresh))
+    labels = np.where(new >= 0, ids[np.maximum(new, 0)] if count else -1, -1)
+    retired = sorted(set(old_ids.tolist()) - set(ids.tolist()))
+    ledger = IdLedger(next_id + len(fresh), tuple(sorted(set(ledger.retired) | set(retired))))
+    drift = (
+        _drift(old, labels, overlap, matched, old_ids, ids) if (old != UNLABELLED).any() else None
+    )
+    return StableLabels(labels, ledger, drift)
+
+
+def _overlap(old: np.ndarray, new: np.ndarray, old_ids: np.ndarray, count: int) -> np.ndarray:
+    """Rows shared by new cluster i and old cluster old_ids[j], as a count × len(old_ids) array."""
+    both = (new >= 0) & (old >= 0)
+    overlap = np.zeros((count, len(old_ids)), dtype=np.int64)
+    np.add.at(overlap, (new[both], np.searchsorted(old_ids, old[both])), 1)
+    return overlap
+
+
+def _matching(
+    overlap: np.ndarray, new: np.ndarray, old: np.ndarray, old_ids: np.ndarray
+) -> dict[int, int]:
+    """New cluster → index into old_ids, for the pairs that keep the old id."""
+    if overlap.size == 0:
+        return {}
+    rows, cols = linear_sum_assignment(overlap, maximize=True)
+    new_sizes = np.bincount(new[new >= 0], minlength=overlap.shape[0])
+    labelled = old >= 0
+    old_sizes = np.bincount(np.searchsorted(old_ids, old[labelled]), minlength=len(old_ids))
+    return {
+        int(r): int(c)
+        for r, c in zip(rows, cols)
+        if overlap[r, c] > 0 and overlap[r, c] >= MIN_SHARED * min(new_sizes[r], old_sizes[c])
+    }
+
+
+def _drift(old, labels, overlap, matched, old_ids, ids) -> Drift:
+    compared = old != UNLABELLED
+    kept_old = set(matched.values())
+    fresh = [cluster for cluster in range(len(ids)) if cluster not in matched]
+    split = [int(ids[c]) for c in fresh if _mostly_from(overlap[c], kept_old)]
+    gone = [j for j in range(len(old_ids)) if j not in kept_old]
+    merged = [int(old_ids[j]) for j in gone if _mostly_from(overlap[:, j], set(matched))]
+    return Drift(
+        compared=int(compared.sum()),
+        changed=int(np.count_nonzero(old[compared] != labels[compared])),
+        adjusted_rand=round(float(adjusted_rand_score(old[compared], labels[compared])), 6),
+        kept=sorted(int(old_ids[j]) for j in kept_old),
+        born=sorted(set(int(ids[c]) for c in fresh) - set(split)),
+        split=sorted(split),
+        died=sorted(set(int(old_ids[j]) for j in gone) - set(merged)),
+        merged=sorted(merged),
+    )
+
+
+def _mostly_from(shared: np.ndarray, matched: set[int]) -> bool:
+    """Whether more than half of a cluster's rows that are in clusters on the other side
+    lie in one cluster there, and that one was matched (lives on under another)."""
+    total = int(shared.sum())
+    if total == 0:
+        return False
+    top = int(np.argmax(shared))
+    return top in matched and shared[top] * 2 > total
+
+
+@dataclass(frozen=True)
+class DriftGuard:
+    """A relabel's limit: refuse when more than `max_changed` (a fraction of the rows
+    labelled before) would change label, unless `force`."""
+
+    max_changed: float | None = None
+    force: bool = False
+
+
+def check_drift(drift: Drift | None, guard: DriftGuard | None) -> None:
+    """Raise DriftTooLarge when the drift exceeds the guard's limit."""
+    if drift is None or guard is None or guard.max_changed is None or guard.force:
+        return
+    max_changed = guard.max_changed
+    if drift.changed_share <= max_changed:
+        return
+    raise DriftTooLarge(
+        f"This relabel would change the label of {drift.changed:,} of {drift.compared:,} rows "
+        f"({100 * drift.changed_share:.1f} %), more than --max-changed allows "
+        f"({100 * max_changed:.1f} %); nothing was written. Check the drift "
+        f"({drift.describe()}) and run again with --force to write it."
+    )

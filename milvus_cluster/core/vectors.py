@@ -1,0 +1,104 @@
+"""Read stage, its pure half: batches of rows into keys and one float32 matrix.
+
+The contract: batches of rows (dicts, as `query_iterator` yields them) in; a
+Vectors value out, with `pks` (n,) and `vectors` (n × dim float32), row i of
+one belonging to row i of the other. Rows that an iterator yields twice are
+kept once. Memory: the vectors once, grown in chunks; nothing n × n.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from milvus_cluster.core.keys import as_key_array, unique_keys
+from milvus_cluster.errors import CollectionError
+
+
+@dataclass(frozen=True)
+class Vectors:
+    pks: np.ndarray  # (n,) int64 or unicode
+    vectors: np.ndarray  # (n, dim) float32
+
+    @property
+    def n(self) -> int:
+        return len(self.pks)
+
+
+def collect_vectors(
+    batches: Iterable[list[dict]],
+    pk_field: str,
+    vector_field: str,
+    dim: int,
+    expected_rows: int,
+    progress: Callable[[int], None] | None = None,
+) -> Vectors:
+    """Stack the iterator's batches into keys and a matrix, dropping repeated keys.
+
+    The matrix is allocated once for `expected_rows` (count(*)) and grows only if
+    more rows arrive, so peak memory stays near one copy of the vectors."""
+    vectors = np.empty((expected_rows, dim), dtype=np.float32)
+    pk_chunks: list[np.ndarray] = []
+    filled = 0
+    for batch in batches:
+        if not batch:
+            continue
+        matrix = np.asarray([row[vector_field] for row in batch], dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[1] != dim:
+            raise CollectionError(
+                f"Field {vector_field!r} returned vectors of shape {matrix.shape[1:]} where the "
+                f"schema says {dim} dimensions; check --vector-field."
+            )
+        if filled + len(matrix) > len(vectors):
+            vectors = _grown(vectors, filled + len(matrix))
+        vectors[filled : filled + len(matrix)] = matrix
+        filled += len(matrix)
+        pk_chunks.append(as_key_array([row[pk_field] for row in batch]))
+        if progress:
+            progress(len(batch))
+    pks = np.concatenate(pk_chunks) if pk_chunks else np.empty(0, dtype=np.int64)
+    first = unique_keys(pks)
+    if len(first) < filled:
+        return Vectors(pks[first], vectors[first])
+    return Vectors(pks, vectors if filled == len(vectors) else vectors[:filled].copy())
+
+
+def _grown(vectors: np.ndarray, needed: int) -> np.ndarray:
+    bigger = np.empty((max(needed, int(len(vectors) * 1.25) + 1024), vectors.shape[1]), np.float32)
+    bigger[: len(vectors)] = vectors
+    return bigger
+
+
+def check_finite(vectors: np.ndarray, field: str, chunk: int = 65_536) -> None:
+    """Refuse vectors whose distances cannot be computed in float32: NaN or infinite
+    components, or squared norms so large that a squared distance (at most 4 × the
+    larger squared norm) passes float32's range, which makes every distance infinite
+    and the search or the clustering meaningless. Checked in chunks, in float64."""
+    limit = float(np.finfo(np.float32).max) / 4
+    for start in range(0, len(vectors), chunk):
+        part = vectors[start : start + chunk].astype(np.float64)
+        squared = np.einsum("ij,ij->i", part, part)
+        bad = ~np.isfinite(squared) | (squared > limit)
+        if bad.any():
+            row = start + int(np.flatnonzero(bad)[0])
+            raise CollectionError(
+                f"Field {field!r} holds vectors that cannot be clustered: row {row} (and "
+                f"maybe others) has components that are not finite or a norm beyond "
+                f"{np.sqrt(limit):.1e}, where distances overflow float32; fix or remove "
+                "such rows and run again."
+            )
+
+
+def check_complete(read: int, counted_before: int, counted_after: int) -> None:
+    """The rows read must match count(*) taken before or after the read.
+
+    Applications may write while we read; a count that matches neither means
+    the iterator lost rows."""
+    if read not in (counted_before, counted_after):
+        raise CollectionError(
+            f"Read {read} rows but the collection counts {counted_after} "
+            f"({counted_before} before reading); it changed during the read or the "
+            "iterator lost rows; run the command again."
+        )

@@ -1,0 +1,127 @@
+"""Rollback to, and cleanup of, what the shadow strategy leaves behind.
+
+Rollback keeps what the application wrote since the label: the labelled copy's rows
+are written back into the backup (copy.py's Mirror, label fields left out) before
+clients are switched back, and once more after, for writes made meanwhile.
+
+After a shadow migration the labelled collection carries COPIED_FROM, the name
+of the collection it was copied from (the backup): `<name>_mc_backup` when the
+two swapped names, the original collection itself when an alias moved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from milvus_cluster.errors import MigrationError
+from milvus_cluster.migration.copy import Keys, Mirror
+from milvus_cluster.migration.plan import (
+    BACKUP_OF,
+    COPIED_FROM,
+    SHADOW_OF,
+    backup_name,
+    shadow_name,
+)
+from milvus_cluster.migration.shadow import finish_switch
+from milvus_cluster.milvus.client import Milvus
+from milvus_cluster.milvus.probe import stale_probes
+
+
+@dataclass(frozen=True)
+class Rollback:
+    collection: str  # what clients use (name or alias), now the backup again
+    restored: str  # the collection they reach now
+    set_aside: str  # the labelled copy, kept until `cleanup`
+    carried_over: int = 0  # rows the application wrote to the labelled copy, carried back
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rollback(milvus: Milvus, name: str) -> Rollback:
+    """Point `name` (a collection or an alias) back at the collection it was copied from."""
+    finish_switch(milvus, name)
+    if not milvus.has(name):
+        raise MigrationError(f"Collection {name!r} does not exist; nothing to roll back.")
+    labelled = milvus.resolve(name)
+    backup = milvus.property(labelled, COPIED_FROM)
+    if not backup or not milvus.has(backup):
+        raise MigrationError(
+            f"{name!r} has no backup to roll back to (it was labelled in place, or its backup "
+            "was cleaned up)."
+        )
+    mirror = mirror_back(milvus, labelled, backup)
+    if not milvus.loaded(backup):  # clients reach it again in a moment
+        milvus.load(backup)
+    mirror.learn(backup)
+    carried = mirror.catch_up(labelled, backup)  # what the application wrote since the label
+    aliases = milvus.aliases(labelled)
+    if labelled == name:  # the names were swapped: swap them back
+        aside = shadow_name(name)
+        if milvus.has(aside):
+            raise MigrationError(f"{aside!r} exists; run `milvus-cluster cleanup` first.")
+        milvus.set_properties(labelled, {SHADOW_OF: name})
+        milvus.rename(labelled, aside)
+        milvus.rename(backup, name)
+        milvus.clear_properties(name, [BACKUP_OF])
+        milvus.load(name)
+        restored = name
+    else:  # clients came through aliases: point them back
+        aside, restored = labelled, backup
+        milvus.set_properties(labelled, {SHADOW_OF: backup})
+    for alias in aliases:
+        milvus.point_alias(alias, restored)
+    milvus.clear_properties(aside, [COPIED_FROM])
+    if not milvus.lite:  # writes that reached the labelled copy while we switched back
+        with milvus.loaded_for_run(aside):
+            carried += mirror.carry_over(aside, restored)
+    return Rollback(name, restored, aside, carried)
+
+
+def mirror_back(milvus: Milvus, labelled: str, backup: str) -> Mirror:
+    """A mirror that writes the labelled copy's rows back into its backup, without the
+    label fields (those the copy has and the backup has not)."""
+    copy, original = milvus.describe(labelled), milvus.describe(backup)
+    labels = frozenset(f.name for f in copy.fields) - {f.name for f in original.fields}
+    keys = Keys(copy.primary.name, copy.primary.type, copy.auto_id)
+
+    def without_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in row.items() if k not in labels} for row in rows]
+
+    return Mirror(milvus, keys, labels, copy.function_outputs, without_labels)
+
+
+def leftovers(milvus: Milvus, name: str) -> list[str]:
+    """Collections that milvus-cluster made or kept for `name` and that nothing uses:
+    an unfinished or rolled-back copy, the backup of a finished migration, and the
+    scratch collections of a capability probe that was killed. Only collections whose
+    marker properties say they are ours (or that our copy records as its source)."""
+    finish_switch(milvus, name)
+    found = []
+    live = milvus.resolve(name) if milvus.has(name) else name
+    for candidate in dict.fromkeys((shadow_name(live), shadow_name(name))):
+        ours = milvus.has(candidate) and milvus.property(candidate, SHADOW_OF)
+        if ours and candidate != live:
+            found.append(candidate)
+    backup = milvus.property(live, COPIED_FROM) if milvus.has(live) else None  # ours
+    named = backup_name(name)  # ours only when marked so: a user may have such a name
+    marked = milvus.has(named) and milvus.property(named, BACKUP_OF) == name
+    backups: tuple[str | None, ...] = (backup, named if marked else None)
+    for kept in backups:
+        if kept and kept != live and kept not in found and milvus.has(kept):
+            found += [] if milvus.aliases(kept) else [kept]
+    return found + stale_probes(milvus)
+
+
+def cleanup(milvus: Milvus, name: str, drop: bool) -> list[str]:
+    """The leftovers of `name`, dropped when `drop` is true."""
+    found = leftovers(milvus, name)
+    if drop:
+        for collection in found:
+            milvus.drop(collection)
+        if milvus.has(name):
+            live = milvus.resolve(name)
+            if milvus.property(live, COPIED_FROM) in found:
+                milvus.clear_properties(live, [COPIED_FROM])
+    return found

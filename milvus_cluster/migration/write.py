@@ -1,0 +1,184 @@
+"""Write stage: labels onto rows, in place or while copying.
+
+The contract: LabelColumns maps each primary key read to its label and
+probability (row indices inside, keys at this edge). Rows the pipeline never
+read (inserted since) get null labels, which `assign` fills later. Writes send
+the row's own key, so a label write never changes a key; on auto_id
+collections the key set is checked afterwards all the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from milvus_cluster.checkpoints import checkpoint
+from milvus_cluster.core.keys import KeyIndex
+from milvus_cluster.core.labels import UNLABELLED, UNLABELLED_PROBABILITY
+from milvus_cluster.errors import WriteError
+from milvus_cluster.migration.plan import Plan
+from milvus_cluster.milvus.client import WRITE_BATCH, Milvus
+from milvus_cluster.milvus.describe import CollectionInfo
+from milvus_cluster.milvus.expressions import key_filter
+
+
+@dataclass(frozen=True)
+class LabelColumns:
+    keys: KeyIndex
+    labels: np.ndarray  # (n,) int64, -1 = noise
+    probabilities: np.ndarray  # (n,) float32
+
+    def values(self, pks: Iterable[Any]) -> tuple[list[int | None], list[float | None]]:
+        """Label and probability of each key, None for keys that were not clustered."""
+        rows = self.keys.rows(list(pks))
+        known = rows >= 0
+        labels = np.where(known, self.labels[np.maximum(rows, 0)], 0).tolist()
+        probabilities = np.where(known, self.probabilities[np.maximum(rows, 0)], 0).tolist()
+        return (
+            [label if ok else None for label, ok in zip(labels, known)],
+            [round(p, 6) if ok else None for p, ok in zip(probabilities, known)],
+        )
+
+
+def with_labels(
+    batch: list[dict[str, Any]], pk: str, columns: LabelColumns, plan: Plan
+) -> list[dict[str, Any]]:
+    """The batch's rows with the label fields set (the rows are changed and returned)."""
+    labels, probabilities = columns.values(row[pk] for row in batch)
+    if plan.declared != "nullable":  # fields that cannot be null get "not labelled yet"
+        labels = [UNLABELLED if label is None else label for label in labels]
+        probabilities = [UNLABELLED_PROBABILITY if p is None else p for p in probabilities]
+    for row, label, probability in zip(batch, labels, probabilities):
+        row[plan.label_field] = label
+        if plan.prob_field:
+            row[plan.prob_field] = probability
+    return batch
+
+
+def write_in_place(
+    milvus: Milvus,
+    info: CollectionInfo,
+    plan: Plan,
+    columns: LabelColumns,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write every label into the existing field; returns the rows written."""
+    if plan.write == "partial upsert":
+        written = _partial_upserts(milvus, info, plan, columns, progress)
+    else:
+        written = _full_row_upserts(milvus, info, plan, columns, progress)
+    milvus.flush(info.name)
+    if info.auto_id:
+        check_keys_kept(milvus, info.name, info.pk, columns.keys.pks)
+    return written
+
+
+def _partial_upserts(milvus, info, plan, columns, progress) -> int:
+    """Key + label rows, partition by partition (an upsert moves a row to the partition
+    it names), leaving out keys deleted since the read."""
+    written = 0
+    for partition, pks in _keys_by_partition(milvus, info, columns):
+        written += _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
+    return written
+
+
+def _upsert_labels(milvus, info, plan, columns, pks: list, partition, progress) -> int:
+    """Key + label rows for `pks`, all of them in `partition`, a batch at a time."""
+    for start in range(0, len(pks), WRITE_BATCH):
+        batch = pks[start : start + WRITE_BATCH]
+        rows = with_labels([{info.pk: pk} for pk in batch], info.pk, columns, plan)
+        _upsert_existing(milvus, info, rows, partition)
+        checkpoint("write-batch")
+        if progress:
+            progress(len(rows))
+    return len(pks)
+
+
+def _keys_by_partition(milvus, info, columns) -> list[tuple[str | None, list]]:
+    if milvus.manual_partitions(info.name) == [None]:
+        return [(None, columns.keys.pks.tolist())]
+    groups: dict[str | None, list] = {}
+    for partition, batch in milvus.iterate_by_partition(info.name, info.pk, [info.pk]):
+        groups.setdefault(partition, []).extend(row[info.pk] for row in batch)
+    return list(groups.items())
+
+
+def _upsert_existing(milvus: Milvus, info: CollectionInfo, rows: list[dict], partition) -> None:
+    """A partial upsert of a key that was deleted since the read fails the whole batch
+    (Milvus would have to insert it, without its vector); such keys are left out."""
+    try:
+        milvus.upsert(info.name, rows, partial=True, partition=partition)
+    except Exception:
+        present = set(existing_keys(milvus, info, [row[info.pk] for row in rows]))
+        remaining = [row for row in rows if row[info.pk] in present]
+        if len(remaining) == len(rows):
+            raise
+        if remaining:
+            milvus.upsert(info.name, remaining, partial=True, partition=partition)
+
+
+def existing_keys(milvus: Milvus, info: CollectionInfo, pks: list) -> list:
+    rows = milvus.query(info.name, key_filter(info.pk, info.pk_type, pks), [info.pk])
+    return [row[info.pk] for row in rows]
+
+
+def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
+    """Servers without partial upsert: read each row whole and upsert it with its label."""
+    skip = info.function_outputs
+    written = 0
+    batches = milvus.iterate_by_partition(info.name, info.pk, ["*"], batch_size=WRITE_BATCH)
+    for partition, batch in batches:
+        written += _upsert_whole(milvus, info, plan, columns, batch, partition, skip, progress)
+    return written
+
+
+def _upsert_whole(
+    milvus, info, plan, columns, found: list[dict], partition, skip: frozenset[str], progress
+) -> int:
+    """Whole rows as read, with their labels; fields a function computes (`skip`) are left
+    for Milvus to compute again."""
+    rows = [{k: v for k, v in row.items() if k not in skip} for row in found]
+    labelled = with_labels(rows, info.pk, columns, plan)
+    milvus.upsert(info.name, labelled, partial=False, partition=partition)
+    checkpoint("write-batch")
+    if progress:
+        progress(len(rows))
+    return len(rows)
+
+
+def check_keys_kept(milvus: Milvus, name: str, pk: str, expected: np.ndarray) -> None:
+    """Refuse to call a write good if the collection's keys are not the keys we read."""
+    missing = np.setdiff1d(expected, np.asarray(milvus.keys(name, pk)))
+    # Applications may delete a few rows meanwhile; a regenerating upsert loses them all.
+    if len(missing) and len(missing) >= len(expected) // 2:
+        raise WriteError(
+            f"After writing labels, {len(missing)} primary keys of {name!r} that were read are "
+            "gone (this server's upsert on auto_id collections makes new keys); use "
+            "--strategy shadow, and restore the rows from a backup."
+        )
+
+
+def write_some(
+    milvus: Milvus,
+    info: CollectionInfo,
+    plan: Plan,
+    columns: LabelColumns,
+    partition: str | None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write the labels of `columns`'s keys only, rows that are all in `partition`
+    (None: no manual partitions); every other row is left as it is. For `assign`;
+    the caller flushes."""
+    pks = columns.keys.pks.tolist()
+    if plan.write == "partial upsert":
+        return _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
+    written = 0
+    skip = info.function_outputs
+    for start in range(0, len(pks), WRITE_BATCH):
+        keys = key_filter(info.pk, info.pk_type, pks[start : start + WRITE_BATCH])
+        found = milvus.query(info.name, keys, ["*"])  # Strong: rows inserted a moment ago
+        written += _upsert_whole(milvus, info, plan, columns, found, partition, skip, progress)
+    return written

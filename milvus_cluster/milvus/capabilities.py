@@ -1,0 +1,52 @@
+"""What a Milvus server can do, as one small record the rest of the library consults.
+
+`Milvus.capabilities()` fills it by probing the server once (probe.py, on scratch
+collections it drops again); `capabilities_of()` infers it from the version alone,
+for Milvus Lite (whose answers were measured) and when probing is not allowed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the server can do; the rest of the library consults only this."""
+
+    version: str
+    lite: bool
+    nullable: bool  # nullable fields (Lite, Milvus >= 2.5)
+    default_value: bool  # fields with a default value (Milvus >= 2.5)
+    add_field: bool  # add_collection_field on a live collection (Milvus >= 2.6; not Lite)
+    partial_upsert: bool  # upsert(partial_update=True) (Lite, Milvus >= 2.6.2)
+    upsert_keeps_auto_id: bool  # upsert on an auto_id collection keeps the key it is given
+    insert_auto_id: bool  # inserts may carry keys on auto_id collections (allow_insert_auto_id)
+    scalar_index: str  # index kind for the INT64 label: INVERTED, or STL_SORT before 2.4
+    probed: bool = False  # True when measured on the server, False when inferred
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """(2, 6, 2) from 'v2.6.2' or '2.6.2-rc1'; () when there is no number."""
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    return tuple(int(part) for part in match.groups(default="0")) if match else ()
+
+
+def capabilities_of(version: str, lite: bool) -> Capabilities:
+    """What a server of this version can do, as far as the version tells."""
+    if lite:  # measured on Milvus Lite 3.2.2
+        return Capabilities(version, True, True, True, False, True, True, True, "INVERTED")
+    number = version_tuple(version) or (0,)
+    return Capabilities(
+        version=version,
+        lite=False,
+        nullable=number >= (2, 5),
+        default_value=number >= (2, 5),
+        add_field=number >= (2, 6),
+        partial_upsert=number >= (2, 6, 2),
+        # 2.4.10 to 2.6.x make a new key when an auto_id row is upserted.
+        upsert_keeps_auto_id=(2, 4) <= number < (2, 4, 10) or number >= (2, 7),
+        insert_auto_id=number >= (2, 5),
+        scalar_index="INVERTED" if number >= (2, 4) else "STL_SORT",
+    )

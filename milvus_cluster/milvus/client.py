@@ -1,0 +1,543 @@
+"""The one door to Milvus: connecting, describing, reading, searching, writing.
+
+Only this module holds a `MilvusClient`. Everything it hands out is a plain value
+(rows as dicts, numpy arrays, the frozen values of describe.py), and every pymilvus
+or gRPC error leaves it as one of ours with a message for people, never as
+`<MilvusException: (code=…)>`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from milvus_cluster.errors import CollectionError, MilvusClusterError
+from milvus_cluster.milvus.capabilities import Capabilities
+from milvus_cluster.milvus.describe import (
+    CollectionInfo,
+    Description,
+    choose_vector_field,
+    index_spec,
+    metric_of,
+)
+from milvus_cluster.milvus.expressions import key_filter, quoted
+from milvus_cluster.milvus.probe import probe
+from milvus_cluster.milvus.translate import (
+    check_lite_path,
+    connect_error,
+    is_lite,
+    redact,
+    translated,
+)
+
+READ_BATCH = 10_000  # query_iterator: ~7k rows/s at 10,000 a batch on Lite, ~180 at 10
+WRITE_BATCH = 2_000
+# Reads must see every write acknowledged before them: a server's default (Bounded)
+# counts 0 rows right after an insert.
+STRONG = "Strong"
+
+
+_PROBED: dict[tuple[str, str], Capabilities] = {}
+
+
+class Milvus:
+    """A connected MilvusClient and the few facts about its server we rely on."""
+
+    def __init__(self, client: Any, uri: str, db_name: str) -> None:
+        self.client = client
+        self.uri = uri
+        self.db_name = db_name or "default"
+        self.lite = is_lite(uri)
+
+    @classmethod
+    def connect(cls, uri: str, token: str = "", db_name: str = "", timeout: float = 30) -> Milvus:
+        MilvusClient = pymilvus().MilvusClient
+
+        if is_lite(uri):
+            check_lite_path(uri)
+        try:
+            client = MilvusClient(uri=uri, token=token, db_name=db_name, timeout=timeout)
+            client.list_collections()  # a wrong database only shows at the first call
+        except Exception as error:  # pymilvus raises several kinds here
+            raise connect_error(error, uri, db_name) from error
+        return cls(client, uri, db_name)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Milvus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _errors(self, action: str, name: str = "") -> Iterator[None]:
+        """Turn what pymilvus and gRPC raise into our errors, with a message for people."""
+        try:
+            yield
+        except MilvusClusterError:
+            raise
+        except Exception as error:
+            raise translated(error, action, name, self.uri, self.db_name) from error
+
+    # -- describing --------------------------------------------------------
+
+    def collections(self) -> list[str]:
+        with self._errors("list the collections"):
+            return list(self.client.list_collections())
+
+    def has(self, name: str) -> bool:
+        with self._errors("check for a collection", name):
+            return bool(self.client.has_collection(name))
+
+    def _described(self, name: str) -> dict[str, Any]:
+        with self._errors("describe the collection", name):
+            return self.client.describe_collection(name)
+
+    def describe(self, name: str) -> Description:
+        """The collection's schema and properties (through an alias: its target's)."""
+        return Description.of(self._described(name))
+
+    def resolve(self, name: str) -> str:
+        """The collection a name or alias reaches."""
+        return self.describe(name).name
+
+    def property(self, name: str, key: str) -> str | None:
+        """One of the collection's properties; None (or "", once cleared) when unset."""
+        return self.describe(name).property(key)
+
+    def indexes(self, name: str) -> list[dict[str, Any]]:
+        with self._errors("describe the indexes", name):
+            names = self.client.list_indexes(name)
+            return [self.client.describe_index(name, index) for index in names]
+
+    def aliases(self, name: str) -> list[str]:
+        """Aliases pointing at the collection. Milvus 2.3 lists aliases of the default
+        database only; elsewhere the collection's own description says them."""
+        try:
+            with self._errors("list aliases", name):
+                return list(self.client.list_aliases(collection_name=name).get("aliases", []))
+        except CollectionError:
+            return list(self._described(name).get("aliases") or [])
+
+    def partitions(self, name: str) -> list[str]:
+        with self._errors("list partitions", name):
+            return list(self.client.list_partitions(name))
+
+    def count(self, name: str, filter: str = "") -> int:
+        with self._errors("count rows", name):
+            rows = self.client.query(
+                name, filter=filter, output_fields=["count(*)"], consistency_level=STRONG
+            )
+            return int(rows[0]["count(*)"])
+
+    def loaded(self, name: str) -> bool:
+        with self._errors("check the load state", name):
+            state = self.client.get_load_state(name).get("state")
+            return str(state).endswith("Loaded") and "NotLoad" not in str(state)
+
+    def load(self, name: str) -> None:
+        for attempt in range(3):
+            try:
+                with self._errors("load the collection", name):
+                    self.client.load_collection(name)
+                return
+            except MilvusClusterError:
+                # Milvus Lite can read an index file its background build is still writing.
+                if not self.lite or attempt == 2:
+                    raise
+                time.sleep(1 + attempt)
+
+    def release(self, name: str) -> None:
+        with self._errors("release the collection", name):
+            self.client.release_collection(name)
+
+    @contextmanager
+    def loaded_for_run(self, name: str) -> Iterator[None]:
+        """Load a collection that is not loaded, and release it again afterwards (Milvus
+        Lite forgets load states between processes, servers keep them)."""
+        was_loaded = self.loaded(name)
+        if not was_loaded:
+            self.load(name)
+        try:
+            yield
+        finally:
+            if not was_loaded and self.has(name):
+                with suppress(MilvusClusterError):  # the run's outcome matters more
+                    self.release(name)
+
+    def version(self) -> str:
+        with self._errors("ask the server version"):
+            return str(self.client.get_server_version())
+
+    def capabilities(self) -> Capabilities:
+        """Probed once per server and process (see probe.py)."""
+        key = (redact(self.uri), self.db_name)
+        if key not in _PROBED:
+            _PROBED[key] = probe(self)
+        return _PROBED[key]
+
+    def inspect(
+        self, name: str, vector_field: str | None = None, count: bool = False
+    ) -> CollectionInfo:
+        """Describe a collection and choose the vector field to cluster; `count` its rows
+        too (which needs it loaded), else rows is -1."""
+        if not self.has(name):
+            raise CollectionError(
+                f"Collection {name!r} does not exist in database {self.db_name!r} at "
+                f"{redact(self.uri)}; check -c/--collection (and --db-name, --uri)."
+            )
+        description = self.describe(name)
+        real = description.name
+        field = choose_vector_field(description.fields, vector_field, real)
+        index = next((i for i in self.indexes(real) if i.get("field_name") == field.name), None)
+        if index is None:
+            raise CollectionError(
+                f"Vector field {field.name!r} of {real!r} has no index, so Milvus cannot "
+                "search it; create one (e.g. HNSW or AUTOINDEX) and run again."
+            )
+        return CollectionInfo(
+            name=real,
+            requested=name,
+            aliases=tuple(self.aliases(real)),
+            pk=description.primary.name,
+            pk_type=description.primary.type,
+            auto_id=description.auto_id,
+            vector_field=field.name,
+            dim=field.dim,
+            metric=metric_of(index, field.name),
+            index_type=str(index.get("index_type", "")),
+            fields=description.fields,
+            dynamic=description.dynamic,
+            rows=self.count(real) if count else -1,
+            properties=description.properties,
+            function_outputs=description.function_outputs,
+        )
+
+    # -- reading -----------------------------------------------------------
+
+    def iterate(
+        self,
+        name: str,
+        fields: Sequence[str],
+        filter: str = "",
+        batch_size: int = READ_BATCH,
+        partition: str | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every row's `fields`, a batch at a time. The iterator is always closed."""
+        with self._errors("start reading", name):
+            iterator = self.client.query_iterator(
+                name,
+                batch_size=batch_size,
+                filter=filter,
+                output_fields=list(fields),
+                partition_names=[partition] if partition else None,
+                consistency_level=STRONG,
+            )
+        _escape_cursor(iterator)
+        try:
+            while True:
+                with self._errors("read", name):
+                    batch = iterator.next()
+                if not batch:
+                    return
+                yield batch
+        finally:
+            iterator.close()
+
+    def search(
+        self, info: CollectionInfo, vectors: np.ndarray, limit: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest rows of each query vector, as flat arrays (query index, key, raw distance)."""
+        return self.search_where(info, vectors, limit)[:3]
+
+    # -- writing -----------------------------------------------------------
+
+    def upsert(
+        self, name: str, rows: list[dict[str, Any]], partial: bool, partition: str | None = None
+    ) -> None:
+        """Upsert rows; an upsert moves a row into `partition` (default: _default), so
+        rows of a manual partition are written naming it."""
+        options: dict[str, Any] = {"partial_update": True} if partial else {}
+        with self._errors("write labels", name):
+            self.client.upsert(name, rows, partition_name=partition or "", **options)
+
+    def insert(self, name: str, rows: list[dict[str, Any]], partition: str | None = None) -> None:
+        with self._errors("insert rows", name):
+            self.client.insert(name, rows, partition_name=partition or "")
+
+    def manual_partitions(self, name: str) -> list[str | None]:
+        """The partitions rows must be read and written by: [None] when there is only
+        _default or a partition key routes the rows, else every partition, _default last."""
+        partitions = self.partitions(name)
+        if self.describe(name).partition_key or partitions == ["_default"]:
+            return [None]
+        return sorted(partitions, key=lambda p: p == "_default")
+
+    def iterate_by_partition(
+        self,
+        name: str,
+        pk: str,
+        fields: Sequence[str],
+        filter: str = "",
+        batch_size: int = READ_BATCH,
+    ) -> Iterator[tuple[str | None, list[dict[str, Any]]]]:
+        """(partition, rows) for every row once, with the partition it lives in (None when
+        partitions do not matter). Milvus Lite 3.2.2 returns every row when asked for
+        _default alone, so _default comes last and rows seen before are skipped."""
+        seen: set[Any] = set()
+        for partition in self.manual_partitions(name):
+            for batch in self.iterate(name, fields, filter, batch_size, partition):
+                rows = [row for row in batch if row[pk] not in seen]
+                if partition is not None:
+                    seen.update(row[pk] for row in rows)
+                if rows:
+                    yield partition, rows
+
+    def flush(self, name: str) -> None:
+        with self._errors("flush", name):
+            self.client.flush(name)
+
+    def ensure_scalar_index(self, name: str, field: str, kind: str) -> None:
+        """An index on the label field, so `filter="cluster_id == 3"` stays fast."""
+        with self._errors("index the label field", name):
+            if self.client.list_indexes(name, field_name=field):
+                return
+            params = self.client.prepare_index_params()
+            params.add_index(field_name=field, index_type=kind, index_name=field)
+            self.client.create_index(name, params)
+
+    def query(self, name: str, filter: str, fields: Sequence[str], limit: int = 16_384) -> list:
+        with self._errors("query", name):
+            return list(
+                self.client.query(
+                    name,
+                    filter=filter,
+                    output_fields=list(fields),
+                    limit=limit,
+                    consistency_level=STRONG,
+                )
+            )
+
+    def values_by_key(
+        self, name: str, pk: str, pk_type: str, field: str, keys: Sequence[Any]
+    ) -> dict[Any, Any]:
+        """`field` of the rows with these keys, by key (rows gone are missing); the keys
+        go 1,000 to a filter expression."""
+        found: dict[Any, Any] = {}
+        for start in range(0, len(keys), 1_000):
+            expression = key_filter(pk, pk_type, keys[start : start + 1_000])
+            for row in self.query(name, expression, [pk, field]):
+                found[row[pk]] = row.get(field)
+        return found
+
+    def keys(self, name: str, pk: str) -> list[Any]:
+        """Every primary key of the collection."""
+        return [row[pk] for batch in self.iterate(name, [pk]) for row in batch]
+
+    def delete(self, name: str, filter: str) -> None:
+        with self._errors("delete rows", name):
+            self.client.delete(name, filter=filter)
+
+    def create_collection(
+        self,
+        name: str,
+        fields: Sequence[dict[str, Any]],
+        indexes: Sequence[dict[str, Any]],
+        auto_id: bool = False,
+        dynamic: bool = False,
+        properties: dict[str, str] | None = None,
+    ) -> None:
+        """A new collection, left loaded. `fields`: add_field arguments with the type by
+        name ({"name": "id", "type": "INT64", "is_primary": True}); `indexes`: add_index
+        arguments."""
+        from pymilvus import DataType
+
+        schema = self.client.create_schema(auto_id=auto_id, enable_dynamic_field=dynamic)
+        for spec in fields:
+            options = {k: v for k, v in spec.items() if k not in ("name", "type")}
+            schema.add_field(spec["name"], getattr(DataType, spec["type"]), **options)
+        index_params = self.client.prepare_index_params()
+        for index in indexes:
+            index_params.add_index(**index)
+        with self._errors("create the collection", name):
+            self.client.create_collection(
+                name,
+                schema=schema,
+                index_params=index_params,
+                properties=properties or {},
+                consistency_level=STRONG,
+            )
+
+    def add_field(self, name: str, field: str, kind: str) -> None:
+        """A nullable field added to a live collection (Milvus >= 2.6)."""
+        from pymilvus import DataType
+
+        with self._errors(f"add the field {field!r}", name):
+            self.client.add_collection_field(name, field, getattr(DataType, kind), nullable=True)
+
+    # -- copying and switching (the shadow strategy) ------------------------
+
+    def create_like(
+        self,
+        source: str,
+        target: str,
+        extra_fields: Sequence[dict[str, Any]],
+        properties: dict[str, str],
+        scalar_index: tuple[str, str] | None = None,
+    ) -> None:
+        """Create `target` with `source`'s schema, functions, indexes, partitions and
+        properties, plus `extra_fields` (add_field arguments, the type by name) and a
+        `scalar_index` ((field, index type)). It is left loaded."""
+        from pymilvus import CollectionSchema, DataType
+
+        description = self._described(source)
+        schema = CollectionSchema.construct_from_dict(description)
+        for spec in extra_fields:
+            options = {k: v for k, v in spec.items() if k not in ("name", "type")}
+            schema.add_field(spec["name"], getattr(DataType, spec["type"]), **options)
+        index_params = self.client.prepare_index_params()
+        for index in self.indexes(source):
+            index_params.add_index(**index_spec(index))
+        if scalar_index:
+            index_params.add_index(scalar_index[0], scalar_index[1], scalar_index[0])
+        key_field = any(f.get("is_partition_key") for f in description["fields"])
+        extra = {"num_partitions": description["num_partitions"]} if key_field else {}
+        with self._errors("create the copy", target):
+            self.client.create_collection(
+                target,
+                schema=schema,
+                index_params=index_params,
+                properties={**(description.get("properties") or {}), **properties},
+                consistency_level=description.get("consistency_level_name", "Bounded"),
+                num_shards=description.get("num_shards", 1),
+                **extra,
+            )
+            if not key_field:
+                for partition in self.partitions(source):
+                    if partition != "_default":
+                        self.client.create_partition(target, partition)
+
+    def rename(self, old: str, new: str) -> None:
+        with self._errors(f"rename the collection to {new!r}", old):
+            self.client.rename_collection(old, new)
+
+    def drop(self, name: str) -> None:
+        with self._errors("drop the collection", name):
+            self.client.drop_collection(name)
+
+    def point_alias(self, alias: str, target: str) -> None:
+        with self._errors(f"point alias {alias!r} at the collection", target):
+            self.client.alter_alias(target, alias)
+
+    def clear_properties(self, name: str, keys: Sequence[str]) -> None:
+        """Empty our marker properties (Milvus 2.3 cannot drop a property; "" reads as unset)."""
+        self.set_properties(name, {key: "" for key in keys})
+
+    def set_properties(self, name: str, properties: dict[str, str]) -> None:
+        with self._errors("update the collection's properties", name):
+            self.client.alter_collection_properties(name, properties=properties)
+
+    # -- the periodic jobs: filtered search, the catalog -------------------
+
+    def search_where(
+        self,
+        info: CollectionInfo,
+        vectors: np.ndarray,
+        limit: int,
+        filter: str = "",
+        output_field: str | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Nearest rows of each query vector among the rows that pass `filter`, as flat
+        arrays (query index, key, raw distance, value of `output_field` or None)."""
+        params: dict[str, Any] = {"metric_type": info.metric}
+        if info.index_type.upper() == "HNSW":
+            params["params"] = {"ef": max(64, 2 * limit)}
+        with self._errors("search", info.name):
+            results = self.client.search(
+                info.name,
+                data=list(vectors),
+                anns_field=info.vector_field,
+                limit=limit,
+                filter=filter,
+                search_params=params,
+                output_fields=[output_field] if output_field else [],
+                consistency_level=STRONG,
+            )
+        counts = [len(hits) for hits in results]
+        query_index = np.repeat(np.arange(len(counts)), counts)
+        pks = np.concatenate([np.asarray(hits.ids) for hits in results]) if counts else np.zeros(0)
+        raw = np.concatenate([np.asarray(hits.distances, np.float32) for hits in results])
+        values = [
+            hit["entity"].get(output_field) if output_field else None
+            for hits in results
+            for hit in hits
+        ]
+        return query_index, np.asarray(pks), raw, np.asarray(values, dtype=object)
+
+    def create_plain(
+        self, name: str, fields: Sequence[dict[str, Any]], vector_field: str, properties: dict
+    ) -> None:
+        """A small collection of our own, from plain field specs, with a FLAT L2 index on
+        `vector_field` and `properties`. It is left loaded."""
+        index = {"field_name": vector_field, "index_type": "FLAT", "metric_type": "L2"}
+        self.create_collection(name, fields, [index], properties=properties)
+
+
+def _escape_cursor(iterator: Any) -> None:
+    """pymilvus (up to 3.0.2 at least) pages a query iterator with `pk > "<last key>"`
+    without escaping the key, so a VARCHAR key holding a quote or a backslash breaks
+    the read. Until it is fixed there, its cursor expression is built from an escaped
+    key; an iterator without these internals is left as it is."""
+    build = getattr(type(iterator), "_QueryIterator__setup_next_expr", None)
+    if build is None or not hasattr(iterator, "_next_id"):
+        return
+
+    def escaped_cursor() -> str:
+        last = iterator._next_id
+        if not isinstance(last, str):
+            return build(iterator)
+        iterator._next_id = quoted(last)[1:-1]
+        try:
+            return build(iterator)
+        finally:
+            iterator._next_id = last
+
+    iterator._QueryIterator__setup_next_expr = escaped_cursor
+
+
+def quiet_logs(verbose: bool) -> None:
+    """pymilvus logs every failed call with a traceback, and warnings of its own, on
+    stderr; our one-line messages say what matters. Its import sets its log levels,
+    so it is imported first."""
+    pymilvus()
+    for name in ("pymilvus", "pymilvus.milvus_client", "milvus_lite"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+
+
+def pymilvus() -> ModuleType:
+    """pymilvus, imported. It parses MILVUS_URI as it is imported and refuses a Milvus
+    Lite path there, which is what our --uri (and so MILVUS_URI) takes; such a value
+    is hidden from it for that moment."""
+    if "pymilvus" in sys.modules:
+        return sys.modules["pymilvus"]
+    uri = os.environ.get("MILVUS_URI", "")
+    if not uri or not is_lite(uri):
+        import pymilvus as module
+
+        return module
+    del os.environ["MILVUS_URI"]
+    try:
+        import pymilvus as module
+    finally:
+        os.environ["MILVUS_URI"] = uri
+    return module
