@@ -1,6 +1,6 @@
 """Fixtures: a real Milvus (embedded Milvus Lite, a Milvus 2.3.5 server that the tests
-start, or a server given by --milvus-uri), and collections of clustered data to label.
-No mocks of Milvus anywhere.
+start, or a server given by --milvus-uri), clients, processes, servers of a test's own.
+No mocks of Milvus anywhere. The helpers that tests import are in helpers.py.
 
 The markers are set here from what a test uses, never by hand (except `backends`):
 - `lite`, `server`, `remote`: the Milvus an integration test runs on (its `backend`);
@@ -18,44 +18,31 @@ server test begins. Tests on it keep to collections whose names hold their pid.
 
 from __future__ import annotations
 
-import importlib.util
-import itertools
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from helpers import Processes, create_table, our_collections, release_lite, server_available
 from milvus_server import MilvusServer, MilvusServerError, start_milvus_server
-from pymilvus import DataType, MilvusClient
-from sklearn.datasets import make_blobs
+from pymilvus import MilvusClient
 
-from milvus_cluster.core.fingerprint import Fingerprint, Fingerprinter
+from milvus_cluster.jobs.catalog import Catalog, catalog_name
 from milvus_cluster.milvus.capabilities import Capabilities
 from milvus_cluster.milvus.client import Milvus
 
-LABEL_FIELDS = ("cluster_id", "cluster_prob")
-ROOT = Path(__file__).resolve().parent.parent
 #: Fixtures that start processes, Chromium or a server: a test that uses one is `slow`
 #: (`chromium` is in test_plot.py, its only user).
 SLOW_FIXTURES = frozenset({"spawn", "chromium", "own_server"})
 #: Module-scoped fixtures of collections that several tests read: those tests run on
 #: one pytest-xdist worker, which makes the collection once.
 SHARED_FIXTURES = frozenset({"shared_uri", "shared_client"})
-_names = itertools.count()
-
-#: A test whose subject does not depend on the Milvus behind it (the CLI's wording and
-#: exit codes, the map page, ingest's model) runs on Milvus Lite only.
-backend_independent = pytest.mark.backends("lite")
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -72,11 +59,6 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         default=os.environ.get("MILVUS_TEST_BACKENDS", "lite,server"),
         help="Comma-separated: lite (Milvus Lite), server (a Milvus 2.3.5 the tests start).",
     )
-
-
-def server_available() -> bool:
-    """The `milvus` package that ships a standalone server (Linux, x86_64)."""
-    return importlib.util.find_spec("milvus") is not None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -278,39 +260,6 @@ def own_server(tmp_path: Path) -> Iterator[Callable[..., MilvusServer]]:
 # -- processes ----------------------------------------------------------------------
 
 
-class Processes:
-    """Python processes that a test starts, importing this checkout's package; the ones
-    still running at the end are killed (by their pid)."""
-
-    def __init__(self) -> None:
-        self.started: list[subprocess.Popen] = []
-
-    @staticmethod
-    def environment(env: dict[str, str] | None) -> dict[str, str]:
-        return os.environ | {"PYTHONPATH": str(ROOT)} | (env or {})
-
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 600):
-        """`python ARGS` to its end: a CompletedProcess with text stdout and stderr."""
-        command = [sys.executable, *args]
-        environment = self.environment(env)
-        return subprocess.run(
-            command, env=environment, capture_output=True, text=True, timeout=timeout
-        )
-
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        """`python ARGS` in the background, stdout and stderr as text pipes."""
-        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-        process = subprocess.Popen([sys.executable, *args], env=self.environment(env), **pipes)
-        self.started.append(process)
-        return process
-
-    def stop(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                process.kill()
-            process.wait()
-
-
 @pytest.fixture
 def spawn() -> Iterator[Processes]:
     processes = Processes()
@@ -329,18 +278,6 @@ def uri(backend: str, tmp_path, request) -> str:
     if backend == "server":
         return request.getfixturevalue("server_uri")
     return request.config.getoption("--milvus-uri")
-
-
-def ours(name: str) -> bool:
-    """Made by a test of this process: every name holds the pid (unique_name), and the
-    server is shared with the other workers' tests."""
-    return f"_{os.getpid()}_" in name
-
-
-def our_collections(client: MilvusClient) -> set[str]:
-    """The collections of this process's tests; on the server, the other workers'
-    come and go meanwhile."""
-    return {name for name in client.list_collections() if ours(name)}
 
 
 def tidy(client: MilvusClient, names: set[str]) -> None:
@@ -388,14 +325,6 @@ def shared_client(shared_uri: str, backend: str) -> Iterator[MilvusClient]:
         yield client
 
 
-def release_lite(uri: str) -> None:
-    """Milvus Lite keeps a server per file for the life of the process; release it so
-    that it stops, and so that another process may open the file."""
-    from milvus_lite.server_manager import server_manager_instance
-
-    server_manager_instance.release_server(uri)
-
-
 @pytest.fixture
 def capabilities(uri: str, client: MilvusClient) -> Capabilities:
     milvus = Milvus.connect(uri)
@@ -405,117 +334,18 @@ def capabilities(uri: str, client: MilvusClient) -> Capabilities:
         milvus.close()
 
 
-def unique_name(prefix: str = "c") -> str:
-    return f"{prefix}_{os.getpid()}_{next(_names)}"
+@pytest.fixture
+def milvus(uri, client):
+    """The library's own door to the test's Milvus."""
+    milvus = Milvus.connect(uri)
+    yield milvus
+    milvus.close()
 
 
-def clustered_vectors(n: int = 600, dim: int = 24, centers: int = 4, seed: int = 0):
-    """Well-separated blobs plus a little noise, as float32, and their true groups."""
-    points, truth = make_blobs(
-        n_samples=n, n_features=dim, centers=centers, cluster_std=1.0, random_state=seed
-    )
-    return points.astype(np.float32), truth
-
-
-@dataclass
-class Table:
-    """A test collection and what was put in it."""
-
-    name: str
-    pks: list[Any]
-    vectors: np.ndarray
-    truth: np.ndarray
-    pk: str = "id"
-
-
-def create_table(
-    client: MilvusClient,
-    *,
-    n: int = 600,
-    pk_type: str = "INT64",
-    auto_id: bool = False,
-    metric: str = "L2",
-    index: str = "HNSW",
-    dynamic: bool = False,
-    keys: list[Any] | None = None,
-    name: str | None = None,
-) -> Table:
-    """A collection with a key, a vector, a text, an int, a JSON and an array field."""
-    name = name or unique_name()
-    vectors, truth = clustered_vectors(max(n, 1))
-    vectors, truth = vectors[:n], truth[:n]
-    if metric in ("COSINE", "IP"):
-        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    schema = client.create_schema(auto_id=auto_id, enable_dynamic_field=dynamic)
-    if pk_type == "VARCHAR":
-        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=128)
-    else:
-        schema.add_field("id", DataType.INT64, is_primary=True, auto_id=auto_id)
-    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=vectors.shape[1])
-    schema.add_field("title", DataType.VARCHAR, max_length=256)
-    schema.add_field("group", DataType.INT64)
-    schema.add_field("meta", DataType.JSON)
-    schema.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=4)
-    params = client.prepare_index_params()
-    build = {"M": 16, "efConstruction": 64} if index == "HNSW" else {}  # 2.3 needs them
-    params.add_index("vector", index_type=index, metric_type=metric, params=build)
-    client.create_collection(name, schema=schema, index_params=params, consistency_level="Strong")
-    if keys is None:
-        keys = [f'k"{i}\\x' if pk_type == "VARCHAR" else i - n // 2 for i in range(n)]
-    rows = []
-    for i in range(n):
-        row = {
-            "vector": vectors[i].tolist(),
-            "title": f"row {i} 'quoted' \"double\"",
-            "group": int(truth[i]),
-            "meta": {"i": i, "even": i % 2 == 0},
-            "tags": [i % 3, i % 5],
-        }
-        if not auto_id:
-            row["id"] = keys[i]
-        if dynamic:
-            row["extra"] = f"dyn{i}"
-        rows.append(row)
-    ids = client.insert(name, rows)["ids"] if rows else []
-    client.flush(name)
-    return Table(name, list(ids), vectors, truth)
-
-
-def all_rows(client: MilvusClient, name: str, fields: list[str]) -> list[dict[str, Any]]:
-    """Every row of a small test collection in one plain query: independent of the
-    library's reading (and of pymilvus's query_iterator, which breaks on quoted keys)."""
-    client.load_collection(name)
-    rows = client.query(
-        name, filter="", output_fields=fields, limit=16_384, consistency_level="Strong"
-    )
-    assert len(rows) < 16_384, "test collections stay small enough for one query"
-    return rows
-
-
-def fingerprint(client: MilvusClient, name: str) -> Fingerprint:
-    """Every field of every row but the labels, as verify.py sees them."""
-    printer = Fingerprinter(leave_out=LABEL_FIELDS)
-    printer.add(all_rows(client, name, ["*"]))
-    return printer.result()
-
-
-def read_labels(client: MilvusClient, name: str, pk: str = "id") -> dict[Any, Any]:
-    return {row[pk]: row["cluster_id"] for row in all_rows(client, name, [pk, "cluster_id"])}
-
-
-def set_label(client: MilvusClient, name: str, pk: Any, label: int) -> None:
-    """Overwrite one row's label the way every server allows: the whole row, upserted."""
-    row = client.query(name, filter=f"id == {pk}", output_fields=["*"], consistency_level="Strong")[
-        0
-    ]
-    client.upsert(name, [row | {"cluster_id": label}])
-
-
-def takes_nulls(capabilities: Capabilities) -> bool:
-    """Whether the server stores null values. By version: Milvus 2.3.5 accepts a
-    nullable field at create time (so the probe says yes) but refuses the nulls."""
-    from milvus_cluster.milvus.capabilities import capabilities_of
-
-    return (
-        capabilities.nullable and capabilities_of(capabilities.version, capabilities.lite).nullable
-    )
+@pytest.fixture
+def catalog(milvus, client):
+    """The catalog of a fresh 50-row collection (for the catalog's and the lock's tests)."""
+    table = create_table(client, n=50)
+    catalog = Catalog.open(milvus, table.name, dim=24)
+    assert catalog is not None and catalog.name == catalog_name(table.name)
+    return catalog

@@ -6,22 +6,16 @@ import json
 import textwrap
 
 import pytest
-from click.testing import CliRunner
-from conftest import (
+from helpers import (
     backend_independent,
     create_table,
     fingerprint,
     our_collections,
+    run,
     unique_name,
 )
 from milvus_server import ROOT_TOKEN
 from pymilvus import DataType, MilvusClient
-
-from milvus_cluster.cli import main
-
-
-def run(*args: str, env: dict | None = None):
-    return CliRunner().invoke(main, list(args), env=env)
 
 
 def assert_one_line_error(result, *words: str, code: int = 1) -> None:
@@ -252,3 +246,13 @@ def test_a_field_of_the_users_is_written_only_with_overwrite_field(client, uri, 
     assert done.exit_code == 0, done.output
     again = run("label", "-c", table.name, "--uri", uri, *theirs)  # ours now: no flag needed
     assert again.exit_code == 0, again.output
+
+
+@backend_independent
+def test_relabel_and_assign_need_a_labelled_collection(client, uri):
+    table = create_table(client)
+    for command in ("relabel", "assign"):
+        result = run(command, "-c", table.name, "--uri", uri)
+        assert result.exit_code == 1 and "label it first" in result.output, result.output
+    result = run("show", "-c", table.name, "--uri", uri)
+    assert result.exit_code == 1 and "no catalog" in result.output

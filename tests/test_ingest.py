@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import backend_independent, clustered_vectors, takes_nulls, unique_name
+from helpers import all_rows, backend_independent, clustered_vectors, takes_nulls, unique_name
 from pymilvus import DataType
 
 from milvus_cluster.cli import main
@@ -33,10 +33,8 @@ def frame_with_vectors(n: int = 40) -> pd.DataFrame:
     })  # fmt: skip
 
 
-def all_rows(client, name):
-    client.load_collection(name)
-    return sorted(client.query(name, filter="", output_fields=["*"], limit=10_000),
-                  key=lambda row: row["id"])  # fmt: skip
+def rows_by_id(client, name: str) -> list[dict]:
+    return sorted(all_rows(client, name, ["*"]), key=lambda row: row["id"])
 
 
 def without_missing_values_before_2_5(frame: pd.DataFrame, capabilities) -> pd.DataFrame:
@@ -70,7 +68,7 @@ def test_each_file_kind_with_precomputed_vectors(client, uri, capabilities, tmp_
                      "title": DataType.VARCHAR, "group": DataType.INT64,
                      "score": DataType.DOUBLE, "flag": DataType.BOOL,
                      "maybe": DataType.VARCHAR, "_2nd_col_name": DataType.VARCHAR}  # fmt: skip
-    rows = all_rows(client, name)
+    rows = rows_by_id(client, name)
     assert [row["id"] for row in rows] == list(range(40))
     assert rows[5]["flag"] is False and rows[5]["group"] == frame.group[5]
     if takes_nulls(capabilities):
@@ -89,7 +87,7 @@ def test_a_rerun_inserts_only_the_missing_rows(client, uri, capabilities, tmp_pa
     client.delete(name, ids=list(range(10, 25)))  # as if a run had died before these
     again = ingest_file(path, name, uri=uri, vector_column="vec", text_template="{title}")
     assert (again.inserted, again.existed) == (15, 25)
-    assert [row["id"] for row in all_rows(client, name)] == list(range(40))
+    assert [row["id"] for row in rows_by_id(client, name)] == list(range(40))
     done = ingest_file(path, name, uri=uri, vector_column="vec", text_template="{title}")
     assert done.inserted == 0
     assert client.query(name, filter="", output_fields=["count(*)"])[0]["count(*)"] == 40
@@ -159,7 +157,7 @@ def test_embeds_texts_with_the_offline_model(client, uri, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert (report["inserted"], report["dim"], report["text_field"]) == (3, 384, "text")
-    rows = all_rows(client, name)
+    rows = rows_by_id(client, name)
     assert rows[0]["text"] == "Liverpool win the league\nFootball."
     vectors = np.array([row["vector"] for row in rows])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
@@ -178,5 +176,5 @@ def test_news_rows_match_the_precomputed_embeddings(client, uri, tmp_path):
     result = ingest_file(path, name, uri=uri, text_template="{title}\n{description}")
     assert result.inserted == 12 and result.fields["venue"] == "VARCHAR"
     expected = np.load(DATA / "news_data_dedup.all-MiniLM-L6-v2.npy")[:12]
-    found = np.array([row["vector"] for row in all_rows(client, name)])
+    found = np.array([row["vector"] for row in rows_by_id(client, name)])
     assert np.abs(found - expected).max() < 1e-4

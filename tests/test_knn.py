@@ -101,10 +101,3 @@ def test_local_knn_cosine_equals_euclidean_on_normalised_vectors():
     euclid = local_knn(unit, 5, "L2")
     assert np.array_equal(cosine.indices, euclid.indices)
     assert np.allclose(cosine.distances, euclid.distances, atol=1e-5)
-
-
-def test_keys_map_back_to_rows():
-    keys = KeyIndex(np.array(["b", 'x"y', "a\\b", ""]))
-    assert keys.rows(['x"y', "a\\b", "zz", ""]).tolist() == [1, 2, -1, 3]
-    numbers = KeyIndex(np.array([0, -5, 2**62]))
-    assert numbers.rows(np.array([2**62, 0, 7])).tolist() == [2, 0, -1]

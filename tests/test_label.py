@@ -1,12 +1,15 @@
-"""`label` end to end against a real Milvus: keys, aliases, second runs, filters, nothing lost."""
+"""`label` end to end against a real Milvus: keys, aliases, second runs, filters, nothing
+lost, ids kept when it runs again."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
+    PARAMS,
     create_table,
     fingerprint,
+    labelled_table,
     our_collections,
     read_labels,
     set_label,
@@ -15,8 +18,9 @@ from conftest import (
 from sklearn.metrics import adjusted_rand_score
 
 from milvus_cluster import MigrationError, Parameters, label_collection
-
-PARAMS = Parameters(min_cluster_size=20, min_samples=5)
+from milvus_cluster.core.stable_ids import IdLedger
+from milvus_cluster.jobs.catalog import Catalog
+from milvus_cluster.milvus.client import Milvus
 
 
 def labelled(client, table, uri, **options):
@@ -173,3 +177,33 @@ def test_dry_run_changes_nothing(client, uri):
     assert result.dry_run and result.plan.strategy == "shadow"
     assert "copy every row" in result.plan.describe()
     assert (our_collections(client), fingerprint(client, table.name)) == before
+
+
+def test_a_collection_that_is_not_loaded_is_put_back_released(client, uri):
+    table = create_table(client, n=200, dynamic=True)
+    client.release_collection(table.name)
+    label_collection(table.name, uri=uri, parameters=PARAMS)
+    assert "NotLoad" in str(client.get_load_state(table.name)["state"])
+    assert None not in read_labels(client, table.name).values()
+
+
+def test_label_again_keeps_ids_and_reports_drift(client, uri):
+    table = labelled_table(client, uri)
+    first = read_labels(client, table.name)
+    result = label_collection(table.name, uri=uri, parameters=PARAMS)
+    assert result.drift is not None and result.drift.changed == 0
+    assert read_labels(client, table.name) == first
+
+
+def test_a_new_collection_under_an_old_name_numbers_its_clusters_from_zero(client, uri):
+    table = labelled_table(client, uri)
+    milvus = Milvus.connect(uri)
+    try:
+        Catalog.open(milvus, table.name).save_ledger(IdLedger(50, (7,)))
+    finally:
+        milvus.close()
+    for name in (table.name, f"{table.name}_mc_backup"):
+        client.drop_collection(name)
+    create_table(client, name=table.name)
+    result = label_collection(table.name, uri=uri, parameters=PARAMS)
+    assert sorted(result.cluster_ids) == [0, 1, 2, 3] and result.drift is None

@@ -1,7 +1,9 @@
-"""The catalog's rows and the lock, against a real Milvus."""
+"""The lock between jobs (jobs/lock.py), against a real Milvus: one of two racers wins, the
+lease is renewed, a live holder makes a job exit 3, a dead or expired one is taken over."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -9,74 +11,22 @@ import threading
 import time
 from dataclasses import asdict, replace
 
-import numpy as np
 import pytest
-from conftest import create_table
+from helpers import (
+    count,
+    insert_new_rows,
+    labelled_table,
+    no_label,
+    release_lite,
+    run,
+    show_json,
+)
 
-from milvus_cluster.core.stable_ids import IdLedger
+from milvus_cluster.commands.assign import assign_collection
 from milvus_cluster.errors import LockHeld, LockLost
-from milvus_cluster.jobs.catalog import Catalog, ClusterEntry, RunRecord, catalog_name
+from milvus_cluster.jobs.catalog import Catalog
 from milvus_cluster.jobs.lock import Holder, Lock, lite_job_holding
-from milvus_cluster.jobs.run import run_job
 from milvus_cluster.milvus.client import Milvus
-
-
-@pytest.fixture
-def milvus(uri, client):
-    milvus = Milvus.connect(uri)
-    yield milvus
-    milvus.close()
-
-
-@pytest.fixture
-def catalog(milvus, client):
-    table = create_table(client, n=50)
-    catalog = Catalog.open(milvus, table.name, dim=24)
-    assert catalog is not None and catalog.name == catalog_name(table.name)
-    return catalog
-
-
-def entry(cluster: int, size: int, exemplars=(1, 2), keywords=()) -> ClusterEntry:
-    return ClusterEntry(cluster, size, np.full(24, cluster, np.float32), tuple(exemplars),
-                        0.5 * cluster, "run-1", tuple(keywords))  # fmt: skip
-
-
-def test_a_catalog_is_opened_again_not_made_twice(milvus, catalog):
-    again = Catalog.open(milvus, catalog.name.removesuffix("_mc_catalog"), dim=24)
-    assert again.name == catalog.name and again.dim == 24
-    assert Catalog.open(milvus, "no_such_collection") is None
-
-
-def test_clusters_are_replaced_and_keep_their_keywords(catalog):
-    big_key = 449_598_576_574_590_001  # auto_id keys exceed 2**53: kept exactly
-    catalog.replace_clusters([entry(0, 10, exemplars=(big_key, -3)), entry(4, 30)])
-    catalog.set_keywords({0: ["tax", "budget"]})
-    catalog.replace_clusters([entry(0, 12), entry(7, 5)])  # 4 vanished, 7 is new
-    found = catalog.clusters()
-    assert [(c.cluster_id, c.size) for c in found] == [(0, 12), (7, 5)]
-    assert found[0].keywords == ("tax", "budget") and np.all(found[0].centroid == 0)
-    catalog.replace_clusters([entry(0, 12, exemplars=(big_key, 'x"y'))])
-    assert catalog.clusters()[0].exemplars == (big_key, 'x"y')
-    catalog.add_to_sizes({0: 3, 99: 1})
-    assert catalog.clusters()[0].size == 15
-
-
-def test_runs_newest_first_and_pruned_but_the_last_labelling_kept(catalog):
-    for i, command in enumerate(["label", "assign", "assign", "assign"]):
-        catalog.save_run(RunRecord(f"2025010{i}T000000Z-aaaaaa", command, "done", "me",
-                                   "2025-01-01T00:00:00", counts={"rows": i}))  # fmt: skip
-    runs = catalog.runs()
-    assert [r.command for r in runs] == ["assign", "assign", "assign", "label"]
-    assert runs[-1].counts == {"rows": 0}
-    catalog.prune_runs(keep=2)
-    assert [r.command for r in catalog.runs()] == ["assign", "assign", "label"]
-    assert catalog.last_labelling().run_id == "20250100T000000Z-aaaaaa"
-
-
-def test_the_id_ledger_round_trips(catalog):
-    assert catalog.ledger() == IdLedger()
-    catalog.save_ledger(IdLedger(12, (3, 5)))
-    assert catalog.ledger() == IdLedger(12, (3, 5))
 
 
 def test_one_of_two_jobs_racing_for_the_lock_wins(catalog):
@@ -127,26 +77,6 @@ def test_a_job_whose_lock_was_taken_over_stops(catalog):
     assert catalog.read_lock()["owner"] == "thief@elsewhere"  # not ours to remove
 
 
-def test_a_failing_job_records_its_error_and_frees_the_lock(milvus, client):
-    table = create_table(client, n=50)
-    info = milvus.inspect(table.name)
-    Catalog.open(milvus, info.requested, info.dim)  # a catalog from an earlier run
-    with pytest.raises(RuntimeError), run_job(milvus, info, "relabel", {"k": 5}) as job:
-        raise RuntimeError("disk full")
-    catalog = job.catalog
-    assert catalog.read_lock() is None
-    (record,) = catalog.runs()
-    assert record.state == "failed" and record.error == "disk full" and record.finished
-
-
-def test_a_first_job_refused_before_writing_leaves_no_catalog(milvus, client):
-    table = create_table(client, n=50)
-    info = milvus.inspect(table.name)
-    with pytest.raises(RuntimeError), run_job(milvus, info, "label", {"k": 5}):
-        raise RuntimeError("refused")
-    assert not milvus.has(catalog_name(info.requested))
-
-
 def test_holders_are_alive_dead_or_expired():
     me = Holder.me("label", 60)
     assert me.alive
@@ -178,3 +108,65 @@ def test_a_lite_file_held_by_a_milvus_cluster_process_names_it(uri, spawn, tmp_p
         assert found == f"pid {holder.pid}, {expected}" if expected else found is None
         holder.kill()
         holder.wait()
+
+
+def test_two_relabels_at_once_one_exits_3_naming_the_other(client, uri, backend, spawn):
+    table = labelled_table(client, uri, n=3000)
+    release_lite(uri)  # so that the jobs it starts can open a Lite file
+    relabel = ["-m", "milvus_cluster", "relabel", "-c", table.name, "--uri", uri, "--json"]
+    jobs = [spawn.start(*relabel) for _ in range(2)]
+    outcomes = sorted((job.wait(timeout=300), *job.communicate()) for job in jobs)
+    assert [code for code, _, _ in outcomes] == [0, 3], outcomes
+    done, skipped = outcomes
+    assert json.loads(done[1])["drift"]["changed"] == 0
+    assert skipped[1] == ""  # stdout empty: a scheduler reads the exit code
+    line = skipped[2].strip()
+    assert len(line.splitlines()) == 1 and "relabel" in line and "pid" in line, line
+
+
+def lock_row(uri: str, name: str, **holder) -> None:
+    """Write a lock row as another job would have."""
+    from milvus_cluster.jobs.lock import Holder
+
+    milvus = Milvus.connect(uri)
+    try:
+        catalog = Catalog.open(milvus, name)
+        values = Holder.me("relabel", 60).__dict__ | holder
+        catalog.write_lock(values)
+    finally:
+        milvus.close()
+
+
+def test_a_live_lock_makes_a_job_exit_3_naming_its_holder(client, uri):
+    table = labelled_table(client, uri)
+    insert_new_rows(client, table, 10)
+    lock_row(uri, table.name, owner="cron@elsewhere", place="elsewhere", pid=4242)
+    result = run("assign", "-c", table.name, "--uri", uri)
+    assert result.exit_code == 3, result.output
+    line = result.output.strip()
+    assert len(line.splitlines()) == 1
+    assert "relabel by cron@elsewhere pid 4242" in line and "did nothing" in line
+    assert count(client, table.name, no_label(client, table.name)) == 10
+    assert show_json(uri, table.name)["lock"].startswith("relabel by cron@elsewhere")
+
+
+def test_a_stale_lock_is_taken_over(client, uri):
+    table = labelled_table(client, uri)
+    insert_new_rows(client, table, 10)
+    lock_row(uri, table.name, owner="cron@elsewhere", place="elsewhere", pid=4242,
+             heartbeat="2020-01-01T00:00:00.000+00:00",
+             expires="2020-01-01T00:02:00.000+00:00")  # fmt: skip
+    result = assign_collection(table.name, uri=uri)
+    assert result.rows == 10 and "cron@elsewhere" in result.took_over
+    assert "expired" in result.took_over
+    assert show_json(uri, table.name)["lock"] == ""
+
+
+def test_a_lock_whose_process_died_here_is_taken_over_at_once(client, uri):
+    table = labelled_table(client, uri)
+    insert_new_rows(client, table, 10)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock_row(uri, table.name, pid=dead.pid)  # this host, lease still running
+    result = assign_collection(table.name, uri=uri)
+    assert result.rows == 10 and f"pid {dead.pid}" in result.took_over

@@ -1,4 +1,4 @@
-"""The cluster map: sampling, text field choice, and the page in a real headless Chromium."""
+"""The cluster map (commands/plot.py): sampling, and the page in a real headless Chromium."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import (
+from helpers import (
     backend_independent,
     clustered_vectors,
     create_table,
@@ -26,8 +26,7 @@ from milvus_cluster import Parameters, label_collection
 from milvus_cluster.cli import main
 from milvus_cluster.commands.plot import plot_collection, sample_rows
 from milvus_cluster.core.labels import UNLABELLED
-from milvus_cluster.errors import CollectionError, ParameterError
-from milvus_cluster.milvus.describe import FieldSpec, choose_text_field
+from milvus_cluster.errors import ParameterError
 
 TOPICS = ["football league goal striker", "bank inflation interest rates",
           "election parliament vote minister", "film actor award festival"]  # fmt: skip
@@ -166,20 +165,3 @@ def test_sample_keeps_every_cluster_within_the_limit():
 def test_sample_with_more_clusters_than_points_is_refused():
     with pytest.raises(ParameterError, match="--max-points"):
         sample_rows(np.arange(20), 10)
-
-
-def test_text_field_choice():
-    fields = [
-        FieldSpec("id", "VARCHAR", is_primary=True),
-        FieldSpec("url", "VARCHAR", params={"max_length": 100}),
-        FieldSpec("summary", "VARCHAR", params={"max_length": 2000}),
-        FieldSpec("n", "INT64"),
-    ]
-    assert choose_text_field(fields, {}, None, "c") == "summary"  # the widest
-    assert choose_text_field(fields, {"milvus_cluster.text_field": "url"}, None, "c") == "url"
-    with_content = [*fields, FieldSpec("content", "VARCHAR")]
-    assert choose_text_field(with_content, {}, None, "c") == "content"
-    assert choose_text_field(fields, {}, "", "c") is None
-    assert choose_text_field(fields[:1], {}, None, "c") is None
-    with pytest.raises(CollectionError, match="--text-field"):
-        choose_text_field(fields, {}, "n", "c")

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import backend_independent, clustered_vectors, create_table, read_labels
+from helpers import backend_independent, clustered_vectors, create_table, read_labels
 from sklearn.metrics import adjusted_rand_score
 
 from milvus_cluster import Parameters, label_collection, local_knn

@@ -1,5 +1,6 @@
-"""Runs that die half-way, servers that go away, applications that write meanwhile:
-the next run finishes the job and nothing is lost or doubled.
+"""`label` stopped at its checkpoints (milvus_cluster/checkpoints.py): runs that die
+half-way, servers that go away, applications that write meanwhile: the next run
+finishes the job and nothing is lost or doubled.
 
 Each run here is a real `python -m milvus_cluster label` process, killed with
 SIGKILL at a named checkpoint (milvus_cluster/checkpoints.py) or paused there while
@@ -15,32 +16,31 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import Processes, create_table, fingerprint, read_labels, release_lite
+from helpers import Processes, Table, create_table, fingerprint, read_labels, release_lite
 from pymilvus import MilvusClient
 
 ARGS = ["--min-cluster-size", "20", "--min-samples", "5"]
 
 
 @contextmanager
-def connected(uri: str, backend: str) -> Iterator[MilvusClient]:
+def connected(uri: str) -> Iterator[MilvusClient]:
     """A client for a moment: Milvus Lite lets one process at a time hold its file."""
     client = MilvusClient(uri)
     try:
         yield client
     finally:
         client.close()
-        if backend == "lite":
-            release_lite(uri)
+        release_lite(uri)
 
 
 def label(spawn: Processes, uri: str, name: str, **env: str) -> subprocess.CompletedProcess:
     return spawn.run("-m", "milvus_cluster", "label", "-c", name, "--uri", uri, *ARGS, env=env)
 
 
-def two_partitions(uri: str, backend: str):
+def two_partitions(uri: str) -> Table:
     """A collection of 2,500 rows in two partitions (so that copies and writes take
     several batches), with an alias, and its fingerprint before any run."""
-    with connected(uri, backend) as client:
+    with connected(uri) as client:
         made = create_table(client, n=2_500)
         recent = made.pks[-1_000:]
         client.create_partition(made.name, "recent")
@@ -54,55 +54,56 @@ def two_partitions(uri: str, backend: str):
 
 
 @pytest.fixture
-def table(uri, backend):
-    made = two_partitions(uri, backend)
+def partitioned(uri, backend):
+    """two_partitions() on the test's Milvus, dropped afterwards from a server."""
+    made = two_partitions(uri)
     yield made
     if backend != "lite":
-        with connected(uri, backend) as client:
+        with connected(uri) as client:
             for name in client.list_collections():
                 if name.startswith(made.name):
                     client.drop_collection(name)
 
 
-def assert_finished(uri: str, backend: str, table) -> None:
+def assert_finished(uri: str, partitioned: Table) -> None:
     """Labels on every row, nothing else changed, no leftover copy, aliases on it."""
-    with connected(uri, backend) as client:
-        assert fingerprint(client, table.name) == table.before
-        labels = read_labels(client, table.name)
+    with connected(uri) as client:
+        assert fingerprint(client, partitioned.name) == partitioned.before
+        labels = read_labels(client, partitioned.name)
         assert len(labels) == 2_500 and None not in labels.values()
-        assert not client.has_collection(f"{table.name}_mc_shadow")
-        alias = client.describe_alias(f"{table.name}_app")["collection_name"]
-        assert alias == table.name
+        assert not client.has_collection(f"{partitioned.name}_mc_shadow")
+        alias = client.describe_alias(f"{partitioned.name}_app")["collection_name"]
+        assert alias == partitioned.name
 
 
 @pytest.mark.parametrize(
     "point", ["copy-batch:1", "copied", "verified", "switch-start", "switch", "switched"]
 )
-def test_killed_during_the_copy_or_the_switch(uri, backend, table, spawn, point):
-    killed = label(spawn, uri, table.name, MILVUS_CLUSTER_KILL_AT=point)
+def test_killed_during_the_copy_or_the_switch(uri, backend, partitioned, spawn, point):
+    killed = label(spawn, uri, partitioned.name, MILVUS_CLUSTER_KILL_AT=point)
     assert killed.returncode == -9, killed.stderr
-    with connected(uri, backend) as client:
+    with connected(uri) as client:
         if point != "switch":  # between its two renames the name does not resolve
             assert (
-                client.query(table.name, filter="", output_fields=["count(*)"])[0]["count(*)"]
+                client.query(partitioned.name, filter="", output_fields=["count(*)"])[0]["count(*)"]
                 == 2_500
             )
-        backup = f"{table.name}_mc_backup"
+        backup = f"{partitioned.name}_mc_backup"
         if client.has_collection(backup):  # the original, whole
-            assert fingerprint(client, backup) == table.before
-    again = label(spawn, uri, table.name)
+            assert fingerprint(client, backup) == partitioned.before
+    again = label(spawn, uri, partitioned.name)
     assert again.returncode == 0, again.stderr
-    assert_finished(uri, backend, table)
+    assert_finished(uri, partitioned)
 
 
 @pytest.mark.parametrize("point", ["write-batch:1", "write-batch:2", "written"])
-def test_killed_during_in_place_writes(uri, backend, table, spawn, point):
-    assert label(spawn, uri, table.name).returncode == 0
-    killed = label(spawn, uri, table.name, MILVUS_CLUSTER_KILL_AT=point)
+def test_killed_during_in_place_writes(uri, backend, partitioned, spawn, point):
+    assert label(spawn, uri, partitioned.name).returncode == 0
+    killed = label(spawn, uri, partitioned.name, MILVUS_CLUSTER_KILL_AT=point)
     assert killed.returncode == -9, killed.stderr
-    again = label(spawn, uri, table.name)
+    again = label(spawn, uri, partitioned.name)
     assert again.returncode == 0, again.stderr
-    assert_finished(uri, backend, table)
+    assert_finished(uri, partitioned)
 
 
 @contextmanager
@@ -127,47 +128,55 @@ def paused_at(
 # Milvus Lite lets one process at a time open its file.
 @pytest.mark.backends("server", "remote")
 @pytest.mark.parametrize("point", ["read-batch:1", "copied", "verified"])
-def test_application_writes_during_the_copy_are_kept(uri, backend, table, spawn, tmp_path, point):
+def test_application_writes_during_the_copy_are_kept(
+    uri, backend, partitioned, spawn, tmp_path, point
+):
     """Inserts, an update and deletes while the vectors are read ("read-batch:1": the run
     goes on), while the copy runs ("copied": caught up before the switch) or after its
     last catch-up pass ("verified": carried over after it)."""
     client = MilvusClient(uri)
-    with paused_at(spawn, uri, table.name, point, tmp_path) as run:
-        new = [{"id": 50_000 + i, "vector": table.vectors[i].tolist(), "title": "late",
+    with paused_at(spawn, uri, partitioned.name, point, tmp_path) as run:
+        new = [{"id": 50_000 + i, "vector": partitioned.vectors[i].tolist(), "title": "late",
                 "group": 0, "meta": {}, "tags": []} for i in range(20)]  # fmt: skip
         # partition "recent" is read first: rows put there now are not read (the count
         # then matches neither before nor after the read), those in _default are
-        client.insert(table.name, new[:15], partition_name="recent")
-        client.insert(table.name, new[15:])
-        client.delete(table.name, filter=f"id in {table.pks[:10]}")
-        updated = client.query(table.name, filter=f"id == {table.pks[20]}", output_fields=["*"])
-        client.upsert(table.name, [updated[0] | {"title": "updated"}])
+        client.insert(partitioned.name, new[:15], partition_name="recent")
+        client.insert(partitioned.name, new[15:])
+        client.delete(partitioned.name, filter=f"id in {partitioned.pks[:10]}")
+        updated = client.query(
+            partitioned.name, filter=f"id == {partitioned.pks[20]}", output_fields=["*"]
+        )
+        client.upsert(partitioned.name, [updated[0] | {"title": "updated"}])
     assert run.returncode == 0, run.stderr.read()
-    row = client.query(table.name, filter=f"id == {table.pks[20]}", output_fields=["title"])
+    row = client.query(
+        partitioned.name, filter=f"id == {partitioned.pks[20]}", output_fields=["title"]
+    )
     assert row[0]["title"] == "updated"
-    ids = {row["id"] for row in client.query(table.name, filter="", output_fields=["id"],
+    ids = {row["id"] for row in client.query(partitioned.name, filter="", output_fields=["id"],
                                               limit=10_000)}  # fmt: skip
     assert {row["id"] for row in new} <= ids
-    assert not ids & set(table.pks[:10])
+    assert not ids & set(partitioned.pks[:10])
     assert len(ids) == 2_500 + 20 - 10
-    late = client.query(table.name, filter="title == 'late'", output_fields=["cluster_id"])
+    late = client.query(partitioned.name, filter="title == 'late'", output_fields=["cluster_id"])
     assert len(late) == 20
     if point != "read-batch:1":  # not clustered yet: null, or -2 where fields cannot be null
         assert all(row["cluster_id"] in (None, -2) for row in late)
-    assert fingerprint(client, table.name) == fingerprint(client, f"{table.name}_mc_backup")
+    assert fingerprint(client, partitioned.name) == fingerprint(
+        client, f"{partitioned.name}_mc_backup"
+    )
     client.close()
 
 
 def test_server_stopped_in_the_middle(own_server, spawn, tmp_path):
     server = own_server()  # not the run's shared one, which other tests are using
-    uri, table = server.uri, two_partitions(server.uri, "server")
-    with paused_at(spawn, uri, table.name, "copy-batch:1", tmp_path) as run:
+    uri, partitioned = server.uri, two_partitions(server.uri)
+    with paused_at(spawn, uri, partitioned.name, "copy-batch:1", tmp_path) as run:
         server.stop()
     lines = run.stderr.read().strip().splitlines()
     assert run.returncode == 1
     assert lines[-1].startswith("Error: ") and "Milvus" in lines[-1], lines
     assert "Traceback" not in "\n".join(lines)
     server.restart()
-    again = label(spawn, uri, table.name)
+    again = label(spawn, uri, partitioned.name)
     assert again.returncode == 0, again.stderr
-    assert_finished(uri, "server", table)
+    assert_finished(uri, partitioned)

@@ -1,0 +1,67 @@
+"""How the label field gets in: the plan, explained and refused (migration/plan.py, `plan`)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from helpers import (
+    FIELDS,
+    create_table,
+)
+
+from milvus_cluster.cli import main
+from milvus_cluster.errors import MigrationError
+from milvus_cluster.migration.plan import LABEL_FIELDS, plan
+from milvus_cluster.milvus.capabilities import capabilities_of
+from milvus_cluster.milvus.describe import (
+    CollectionInfo,
+    FieldSpec,
+)
+
+
+def test_plan_explains_itself(client, uri, capabilities):
+    table = create_table(client, n=100)
+    result = CliRunner().invoke(main, ["plan", "-c", table.name, "--uri", uri])
+    assert result.exit_code == 0, result.output
+    assert f"server: {capabilities.version}" in result.output
+    assert "partial upsert:" in result.output and "strategy shadow" in result.output
+    assert "not add-field: this server cannot add a field" in result.output
+    assert "not dynamic: the collection has no dynamic field" in result.output
+    assert "_mc_backup" in result.output
+
+
+def info(**changes) -> CollectionInfo:
+    values = dict(
+        name="docs", requested="docs", aliases=(), pk="id", pk_type="INT64", auto_id=False,
+        vector_field="dense", dim=4, metric="L2", index_type="HNSW", fields=tuple(FIELDS[:2]),
+        dynamic=False, rows=100, properties={},
+    )  # fmt: skip
+    return CollectionInfo(**(values | changes))
+
+
+def test_plan_by_name_by_alias_and_in_place():
+    lite = capabilities_of("milvus_lite-3.2.2", lite=True)
+    by_name = plan(info(aliases=("a",)), lite, "cluster_id", "cluster_prob")
+    assert by_name.strategy == "shadow" and by_name.swap_names
+    assert by_name.backup == "docs_mc_backup" and by_name.aliases == ("a",)
+    by_alias = plan(info(requested="a", aliases=("a",)), lite, "cluster_id", None)
+    assert not by_alias.swap_names and by_alias.backup == "docs"
+    assert "point alias 'a' at 'docs_mc_shadow'" in by_alias.describe()
+    labelled = (*FIELDS[:2], FieldSpec("cluster_id", "INT64"))
+    with pytest.raises(MigrationError, match="did not make.*--overwrite-field"):
+        plan(info(fields=labelled), lite, "cluster_id", "cluster_prob")  # the user's field
+    assert plan(info(fields=labelled), lite, "cluster_id", None, overwrite=True).strategy == (
+        "in-place"
+    )
+    ours = {LABEL_FIELDS: "cluster_id,cluster_prob"}
+    again = plan(info(fields=labelled, properties=ours), lite, "cluster_id", "cluster_prob")
+    assert again.strategy == "in-place" and again.prob_field is None
+    assert "partial upsert" in again.describe()
+
+
+def test_plan_refuses_a_label_field_of_another_type_and_servers_without_nullable():
+    lite = capabilities_of("milvus_lite-3.2.2", lite=True)
+    with pytest.raises(MigrationError, match="VARCHAR"):
+        plan(info(fields=tuple(FIELDS)), lite, "title", None)
+    with pytest.raises(MigrationError, match="nullable"):
+        plan(info(), capabilities_of("v2.3.5", lite=False), "cluster_id", None)

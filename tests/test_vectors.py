@@ -1,0 +1,30 @@
+"""Reading vectors in batches (core/vectors.py): repeats dropped, widths and counts checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from milvus_cluster.core.vectors import check_complete, collect_vectors
+from milvus_cluster.errors import CollectionError
+
+
+def test_reading_drops_repeated_rows_and_grows_past_the_count():
+    batches = [
+        [{"id": 1, "v": [1.0, 0.0]}, {"id": 2, "v": [0.0, 1.0]}],
+        [{"id": 2, "v": [0.0, 1.0]}, {"id": 3, "v": [1.0, 1.0]}],
+    ]
+    read = collect_vectors(iter(batches), "id", "v", 2, expected_rows=1)
+    assert read.pks.tolist() == [1, 2, 3]
+    assert read.vectors.tolist() == [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+
+
+def test_reading_refuses_vectors_of_the_wrong_width():
+    with pytest.raises(CollectionError, match="3 dimensions"):
+        collect_vectors(iter([[{"id": 1, "v": [1.0, 0.0]}]]), "id", "v", 3, expected_rows=1)
+
+
+def test_a_read_that_lost_rows_is_refused():
+    check_complete(10, 10, 12)
+    check_complete(12, 10, 12)
+    with pytest.raises(CollectionError, match="lost rows"):
+        check_complete(9, 10, 10)
