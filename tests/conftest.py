@@ -155,11 +155,17 @@ class SharedServer:
             _write(self.directory / _FAILED, f"{type(error).__name__}: {error}")
 
     def stop(self) -> None:
+        """Stop the server by its pid; remove its directory, unless it died during the
+        run: then its log stays, and the path is printed."""
         if self._thread is not None:
             self._thread.join()
+        died = self.server is not None and not self.server.is_running()
         if self.server is not None:
             self.server.stop()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if died:
+            print(f"\nThe run's Milvus server died; its log: {self.server.log_path}")
+        else:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _write(path: Path, text: str) -> None:
