@@ -180,6 +180,15 @@ def create_table(
     return Table(name, list(ids), vectors, truth)
 
 
+def create_or_skip(client: MilvusClient, name: str, schema: Any, index: Any, what: str) -> None:
+    """Create the collection, or skip the test on a backend that has no `what` (Milvus
+    Lite: binary vectors; Milvus 2.3: sparse vectors, BM25, several vector fields)."""
+    try:
+        client.create_collection(name, schema=schema, index_params=index)
+    except Exception as error:
+        pytest.skip(f"this backend has no {what}: {error}")
+
+
 def all_rows(client: MilvusClient, name: str, fields: list[str]) -> list[dict[str, Any]]:
     """Every row of a small test collection in one plain query: independent of the
     library's reading (and of pymilvus's query_iterator, which breaks on quoted keys)."""

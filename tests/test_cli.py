@@ -8,6 +8,7 @@ import textwrap
 import pytest
 from helpers import (
     backend_independent,
+    create_or_skip,
     create_table,
     fingerprint,
     our_collections,
@@ -93,10 +94,7 @@ def test_several_vector_fields_need_a_choice(client, uri):
     index = client.prepare_index_params()
     index.add_index("a", index_type="FLAT", metric_type="L2")
     index.add_index("b", index_type="FLAT", metric_type="L2")
-    try:
-        client.create_collection(name, schema=schema, index_params=index)
-    except Exception as error:
-        pytest.skip(f"this backend has one vector field a collection: {error}")
+    create_or_skip(client, name, schema, index, "second vector field")
     result = run("label", "-c", name, "--uri", uri)
     assert_one_line_error(result, "several vector fields", "a, b", "--vector-field")
 
@@ -110,10 +108,7 @@ def only_vector(client, kind, index_type: str, metric: str, **options) -> str:
     schema.add_field("other", kind, **options)
     index = client.prepare_index_params()
     index.add_index("other", index_type=index_type, metric_type=metric)
-    try:
-        client.create_collection(name, schema=schema, index_params=index)
-    except Exception as error:
-        pytest.skip(f"this backend has no {kind.name}: {error}")
+    create_or_skip(client, name, schema, index, kind.name)
     return name
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from helpers import (
     PARAMS,
+    create_or_skip,
     create_table,
     fingerprint,
     unique_name,
@@ -81,10 +82,7 @@ def test_bm25_function_collection(client, uri):
     index = client.prepare_index_params()
     index.add_index("vector", index_type="FLAT", metric_type="L2")
     index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-    try:
-        client.create_collection(name, schema=schema, index_params=index)
-    except Exception as error:
-        pytest.skip(f"this backend has no BM25 functions: {error}")
+    create_or_skip(client, name, schema, index, "BM25 functions")
     table = create_table(client, n=200, name=unique_name())
     words = ["apple pie", "river bank", "stock market", "football match"]
     client.insert(name, [{"id": i, "vector": v.tolist(), "text": words[i % 4]}
