@@ -288,8 +288,12 @@ def _pick_ports(wanted: dict[str, int | None]) -> tuple[dict[str, int], list[int
         try:
             must = wanted.get("proxy_port!")
             if must is not None:
-                if not _claim(must, held, reserved):
-                    raise MilvusServerError(f"proxy port {must} is already in use")
+                # A restart: the stopped server's listeners may take a moment to go.
+                deadline = time.monotonic() + 15
+                while not _claim(must, held, reserved):
+                    if time.monotonic() > deadline:
+                        raise MilvusServerError(f"proxy port {must} is already in use")
+                    time.sleep(0.5)
                 chosen["proxy_port"] = must
             for key in _ALL_PORT_KEYS:
                 if key in chosen:
