@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -61,14 +62,21 @@ class Milvus:
     def connect(cls, uri: str, token: str = "", db_name: str = "", timeout: float = 30) -> Milvus:
         MilvusClient = pymilvus().MilvusClient
 
-        if is_lite(uri):
+        lite = is_lite(uri)
+        if lite:
             check_lite_path(uri)
-        try:
-            client = MilvusClient(uri=uri, token=token, db_name=db_name, timeout=timeout)
-            client.list_collections()  # a wrong database only shows at the first call
-        except Exception as error:  # pymilvus raises several kinds here
-            raise connect_error(error, uri, db_name) from error
-        return cls(client, uri, db_name)
+        # A Milvus Lite file whose server this process has just closed stays locked for
+        # a moment while that server stops: a Lite open is tried again before it fails.
+        for attempt in range(3 if lite else 1):
+            try:
+                client = MilvusClient(uri=uri, token=token, db_name=db_name, timeout=timeout)
+                client.list_collections()  # a wrong database only shows at the first call
+                return cls(client, uri, db_name)
+            except Exception as error:  # pymilvus raises several kinds here
+                if attempt == 2 or not (lite and _locked_by_this_process(uri)):
+                    raise connect_error(error, uri, db_name) from error
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.client.close()
@@ -541,3 +549,21 @@ def pymilvus() -> ModuleType:
     finally:
         os.environ["MILVUS_URI"] = uri
     return module
+
+
+def _locked_by_this_process(uri: str) -> bool:
+    """Whether this very process holds the Milvus Lite file's lock (Linux: /proc/locks
+    names each flock's process): a server of ours that is still stopping."""
+    try:
+        stat = (Path(uri).expanduser() / "LOCK").stat()
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return False
+    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    return any(
+        len(parts) > 5
+        and parts[1] == "FLOCK"
+        and parts[5] == device
+        and parts[4] == str(os.getpid())
+        for parts in (line.split() for line in locks.splitlines())
+    )
