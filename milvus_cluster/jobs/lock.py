@@ -40,6 +40,7 @@ from typing import Any
 
 from milvus_cluster.errors import LockHeld, LockLost, MilvusClusterError
 from milvus_cluster.jobs.catalog import Catalog, now, seconds_since
+from milvus_cluster.milvus.translate import lite_lock_holder
 
 LOCK_TTL = 120.0  # seconds a lease lasts without a heartbeat
 SETTLE_LITE = 0.2  # in one process (threads); Lite answers a write after applying it
@@ -194,18 +195,8 @@ def _holder(catalog: Catalog) -> Holder | None:
 def lite_job_holding(uri: str) -> str | None:
     """'pid 123, milvus-cluster relabel' when a milvus-cluster process holds the Lite
     file's lock (Linux: /proc/locks names the process of each flock), else None."""
-    lock_file = Path(uri).expanduser() / "LOCK"
-    try:
-        stat = lock_file.stat()
-        locks = Path("/proc/locks").read_text()
-    except OSError:
-        return None
-    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
-    for line in locks.splitlines():
-        parts = line.split()
-        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5] == device:
-            return _milvus_cluster_process(int(parts[4]))
-    return None
+    pid = lite_lock_holder(uri)
+    return _milvus_cluster_process(pid) if pid is not None else None
 
 
 COMMANDS = ("label", "relabel", "assign", "show", "demo", "plot", "rollback", "cleanup")

@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -35,6 +34,7 @@ from milvus_cluster.milvus.translate import (
     check_lite_path,
     connect_error,
     is_lite,
+    lite_lock_holder,
     redact,
     translated,
 )
@@ -73,7 +73,7 @@ class Milvus:
                 client.list_collections()  # a wrong database only shows at the first call
                 return cls(client, uri, db_name)
             except Exception as error:  # pymilvus raises several kinds here
-                if attempt == 2 or not (lite and _locked_by_this_process(uri)):
+                if attempt == 2 or not (lite and lite_lock_holder(uri) == os.getpid()):
                     raise connect_error(error, uri, db_name) from error
                 time.sleep(1.0)
         raise AssertionError("unreachable")
@@ -549,21 +549,3 @@ def pymilvus() -> ModuleType:
     finally:
         os.environ["MILVUS_URI"] = uri
     return module
-
-
-def _locked_by_this_process(uri: str) -> bool:
-    """Whether this very process holds the Milvus Lite file's lock (Linux: /proc/locks
-    names each flock's process): a server of ours that is still stopping."""
-    try:
-        stat = (Path(uri).expanduser() / "LOCK").stat()
-        locks = Path("/proc/locks").read_text()
-    except OSError:
-        return False
-    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
-    return any(
-        len(parts) > 5
-        and parts[1] == "FLOCK"
-        and parts[5] == device
-        and parts[4] == str(os.getpid())
-        for parts in (line.split() for line in locks.splitlines())
-    )

@@ -129,3 +129,20 @@ def translated(
             "server is running and run the command again (it finishes the job)."
         )
     return MilvusClusterError(f"Milvus refused to {action}{where}: {text}")
+
+
+def lite_lock_holder(uri: str) -> int | None:
+    """The pid of the process holding the Milvus Lite file's lock (Linux: /proc/locks
+    names each flock's process), or None."""
+    import os
+
+    try:
+        stat = (Path(uri).expanduser() / "LOCK").stat()
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    for parts in (line.split() for line in locks.splitlines()):
+        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5] == device:
+            return int(parts[4])
+    return None
