@@ -30,6 +30,7 @@ from milvus_cluster.milvus.capabilities import Capabilities, capabilities_of
 from milvus_cluster.milvus.describe import (
     FieldSpec,
 )
+from milvus_cluster.milvus.expressions import unlabelled
 
 LABEL_FIELDS = ("cluster_id", "cluster_prob")
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,7 +209,9 @@ def fingerprint(client: MilvusClient, name: str) -> Fingerprint:
 
 
 def read_labels(client: MilvusClient, name: str, pk: str = "id") -> dict[Any, Any]:
-    return {row[pk]: row["cluster_id"] for row in all_rows(client, name, [pk, "cluster_id"])}
+    """Key → label (None: no label, including a dynamic key the row does not have)."""
+    rows = all_rows(client, name, [pk, "cluster_id"])
+    return {row[pk]: row.get("cluster_id") for row in rows}
 
 
 def set_label(client: MilvusClient, name: str, pk: Any, label: int) -> None:
@@ -260,8 +263,12 @@ def unset(client, name: str) -> dict:
 
 
 def no_label(client, name: str) -> str:
-    """The filter for rows without a label on this server."""
-    return "cluster_id is null" if not unset(client, name) else f"cluster_id == {UNLABELLED}"
+    """The filter for rows without a label on this server, as the library writes it."""
+    fields = {f["name"]: f for f in client.describe_collection(name)["fields"]}
+    if "cluster_id" in fields:
+        return unlabelled("cluster_id", bool(fields["cluster_id"].get("nullable")))
+    lite = client.get_server_version().startswith("milvus_lite")
+    return unlabelled("cluster_id", nullable=lite, dynamic_key=True)
 
 
 def insert_new_rows(client, table: Table, count: int, seed: int = 7) -> tuple[list, np.ndarray]:

@@ -59,9 +59,28 @@ def test_plan_by_name_by_alias_and_in_place():
     assert "partial upsert" in again.describe()
 
 
-def test_plan_refuses_a_label_field_of_another_type_and_servers_without_nullable():
+def test_plan_refuses_a_label_field_of_another_type():
     lite = capabilities_of("milvus_lite-3.2.2", lite=True)
     with pytest.raises(MigrationError, match="VARCHAR"):
         plan(info(fields=tuple(FIELDS)), lite, "title", None)
-    with pytest.raises(MigrationError, match="nullable"):
-        plan(info(), capabilities_of("v2.3.5", lite=False), "cluster_id", None)
+
+
+def test_plan_on_servers_without_nullable_fields_copies_into_a_dynamic_field():
+    """Milvus < 2.5: no nullable field, and a default value would crash 2.3.5 after the
+    switch, so the copy declares nothing and keeps the labels as dynamic keys."""
+    for version in ("v2.3.5", "v2.4.9"):
+        old = plan(info(), capabilities_of(version, lite=False), "cluster_id", "cluster_prob")
+        assert old.strategy == "shadow" and old.dynamic_copy and old.field_specs() == []
+        assert "keys of its dynamic field" in old.describe()
+        assert "an index on" not in old.describe()
+    new = plan(info(), capabilities_of("v2.5.4", lite=False), "cluster_id", None)
+    assert new.declared == "nullable" and not new.dynamic_copy
+    assert new.field_specs() == [{"name": "cluster_id", "type": "INT64", "nullable": True}]
+
+
+def test_a_server_probe_never_offers_default_values_before_2_5(capabilities):
+    """The label fields of a copy get a default value only where that survives the
+    switch: Milvus 2.3.5 takes the field, then panics at the first insert that omits it
+    once the copy is renamed into place (issue 10). Decided by version, never probed."""
+    expected = capabilities_of(capabilities.version, capabilities.lite)
+    assert capabilities.default_value == expected.default_value

@@ -42,7 +42,7 @@ def test_rollback_and_cleanup(client, uri):
 
 
 @pytest.mark.parametrize("via_alias", [False, True])
-def test_rollback_keeps_what_the_application_wrote_since_the_label(client, uri, backend, via_alias):
+def test_rollback_keeps_what_the_application_wrote_since_the_label(client, uri, via_alias):
     table = create_table(client, n=200)
     name = unique_name("docs") if via_alias else table.name
     if via_alias:
@@ -50,11 +50,6 @@ def test_rollback_keeps_what_the_application_wrote_since_the_label(client, uri, 
     label_collection(name, uri=uri, parameters=PARAMS)
     new = [{"id": 9_000 + i, "vector": table.vectors[i].tolist(), "title": "new", "group": 0,
             "meta": {}, "tags": []} for i in range(25)]  # fmt: skip
-    if backend != "lite":
-        # Milvus 2.3.5's proxy panics on an insert that omits a field with a default value
-        # into a collection renamed or re-aliased into place (issue 10, still open): the
-        # application here sends the labels' "not labelled yet" values itself.
-        new = [row | {"cluster_id": -2, "cluster_prob": 0.0} for row in new]
     client.insert(name, new)
     row = client.query(name, filter=f"id == {table.pks[5]}", output_fields=["*"])[0]
     client.upsert(name, [row | {"title": "changed"}])

@@ -149,13 +149,6 @@ target_options = _all(
         help="Write the labels over an existing --label-field/--prob-field that "
         "milvus-cluster did not make (its values are lost).",
     ),
-    click.option(
-        "--allow-required-label",
-        "allow_required",
-        is_flag=True,
-        help="On servers with neither nullable fields nor default values, add the label "
-        "field anyway (inserts that omit it will then fail).",
-    ),
 )
 """The collection, its fields, and how its label fields get in."""
 

@@ -123,9 +123,10 @@ class Task:
 
 def _run(milvus: Milvus, task: Task, job: Job, waiting: int, clock: Clock) -> AssignResult:
     info, the_plan = task.info, task.plan
-    nullable = may_be_null(milvus, info, the_plan.label_field)
     with clock.stage("search", waiting) as advance:
-        found = find_labels(milvus, task, nullable, advance)
+        found = find_labels(
+            milvus, task, unlabelled_rows(milvus, info, the_plan.label_field), advance
+        )
     labels = np.concatenate([f.columns.labels for f in found]) if found else np.zeros(0, int)
     with clock.stage("write", len(labels)) as advance:
         advance = job.checked(advance)
@@ -150,12 +151,11 @@ def _run(milvus: Milvus, task: Task, job: Job, waiting: int, clock: Clock) -> As
     )
 
 
-def find_labels(milvus: Milvus, task: Task, nullable: bool, advance: Advance) -> list[Found]:
-    """Read the unlabelled rows (keys and vectors, a batch at a time) and find each one's
-    label; what is kept is keys and labels, by partition."""
+def find_labels(milvus: Milvus, task: Task, waiting: str, advance: Advance) -> list[Found]:
+    """Read the unlabelled rows (`waiting`: their filter; keys and vectors, a batch at a
+    time) and find each one's label; what is kept is keys and labels, by partition."""
     info = task.info
     fields = [info.pk, info.vector_field]
-    waiting = unlabelled(task.plan.label_field, nullable)
     parts: dict[str | None, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
     for partition, batch in milvus.iterate_by_partition(info.name, info.pk, fields, waiting):
         rows = collect_vectors([batch], info.pk, info.vector_field, info.dim, len(batch))
@@ -223,9 +223,11 @@ def model_of(catalog: Catalog | None, collection: str) -> Model:
     return Model(scales, params.k or 0)
 
 
-def may_be_null(milvus: Milvus, info: CollectionInfo, field: str) -> bool:
-    """Whether a row without a label can have a null one. The field's own description
-    decides (Milvus 2.3 takes the nullable flag at creation and ignores it); a dynamic
-    key can be missing wherever the server knows nulls at all."""
+def unlabelled_rows(milvus: Milvus, info: CollectionInfo, field: str) -> str:
+    """The filter for rows without a label. A declared field's own description says
+    whether it can be null (Milvus 2.3 takes the nullable flag at creation and ignores
+    it); a dynamic key is missing on rows never labelled, found as the server allows."""
     spec = info.field(field)
-    return spec.nullable if spec else milvus.capabilities().nullable
+    if spec is not None:
+        return unlabelled(field, spec.nullable)
+    return unlabelled(field, milvus.capabilities().nullable, dynamic_key=True)

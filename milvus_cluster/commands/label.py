@@ -100,7 +100,6 @@ def label_collection(
     prob_field: str | None = "cluster_prob",
     parameters: Parameters = Parameters(),
     strategy: Requested = "auto",
-    allow_required: bool = False,
     overwrite_field: bool = False,
     dry_run: bool = False,
     progress: StageProgress | None = None,
@@ -109,7 +108,7 @@ def label_collection(
 ) -> LabelResult:
     """Cluster `collection` with HDBSCAN on its kNN graph and write the labels into it.
 
-    `strategy` and `allow_required` choose how the label field gets in (see
+    `strategy` chooses how the label field gets in (see
     migration/plan.py); `overwrite_field` lets labels overwrite a field of that name that
     milvus-cluster did not make (its values are lost); `dry_run` returns the plan
     without reading or writing anything.
@@ -128,9 +127,7 @@ def label_collection(
                 capabilities = milvus.capabilities()
                 labelled_before = milvus.has(catalog_name(info.requested))
                 overwrite = overwrite_field or labelled_before
-                the_plan = plan(
-                    info, capabilities, label_field, prob_field, strategy, allow_required, overwrite
-                )
+                the_plan = plan(info, capabilities, label_field, prob_field, strategy, overwrite)
                 target = Target(info, capabilities, the_plan)
                 check_parameters(
                     info.rows, params.k or 0, params.min_cluster_size, params.min_samples or 0

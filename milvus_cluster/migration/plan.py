@@ -13,7 +13,9 @@ Strategies (`auto` takes the first that is safe here, in this order):
   functions, indexes, partitions, properties, same primary keys), filled with
   the labels in one pass, verified, then switched in: aliases move to it, or,
   when clients use the name, the two collections swap names and the original
-  stays as a backup.
+  stays as a backup. Where fields cannot be nullable (Milvus < 2.5) the copy gets
+  the dynamic field instead and the labels are its keys: a field with a default
+  value would crash Milvus 2.3.5 at the application's first insert after the switch.
 Writes are partial upserts (key + labels) where the server has them, full-row
 upserts otherwise. Nothing that would change a primary key is ever chosen.
 """
@@ -31,7 +33,7 @@ from milvus_cluster.milvus.describe import CollectionInfo
 
 Strategy = Literal["in-place", "add-field", "dynamic", "shadow"]
 Requested = Literal["auto", "add-field", "dynamic", "shadow"]
-Declared = Literal["nullable", "default", "required"]
+Declared = Literal["nullable", "default", "dynamic"]
 SHADOW_OF = "milvus_cluster.shadow_of"  # property that marks a copy as ours
 BACKUP_OF = "milvus_cluster.backup_of"  # property that marks a backup as ours
 COPIED_FROM = "milvus_cluster.copied_from"  # on a labelled copy: the backup it came from
@@ -82,7 +84,12 @@ class Plan:
             return [{"name": name, "type": kind, "nullable": True} for name, kind, _ in specs]
         if self.declared == "default":
             return [{"name": name, "type": kind, "default_value": v} for name, kind, v in specs]
-        return [{"name": name, "type": kind} for name, kind, _ in specs]
+        return []  # keys of the dynamic field: nothing to declare
+
+    @property
+    def dynamic_copy(self) -> bool:
+        """Whether the shadow copy keeps the labels as keys of its dynamic field."""
+        return self.strategy == "shadow" and self.declared == "dynamic"
 
     def describe(self) -> str:
         """What applying the plan will do, one step a line."""
@@ -93,7 +100,7 @@ class Plan:
         how = {
             "nullable": "nullable",
             "default": f"defaulting to {UNLABELLED} (not labelled yet)",
-            "required": "required (inserts that do not send them will fail)",
+            "dynamic": "as keys of its dynamic field (filterable, not indexed)",
         }[self.declared]
         if self.strategy == "add-field":
             lines.append(f"- add {fields} to {self.collection!r}, {how}, and index them;")
@@ -104,9 +111,10 @@ class Plan:
         if self.strategy != "shadow":
             lines.append(f"- write {fields} on every row with a {self.write}.")
             return "\n".join(lines)
+        index = "" if self.dynamic_copy else f", and an index on {self.label_field!r}"
         lines += [
             f"- create {self.shadow!r}: the same schema, indexes, partitions and properties, "
-            f"plus {fields}, {how}, and an index on {self.label_field!r};",
+            f"plus {fields}, {how}{index};",
             "- copy every row into it with its label, keeping its primary key;",
             "- copy what the application wrote meanwhile, drop what it deleted;",
             "- verify: row count, key set and a checksum of every other field;",
@@ -132,7 +140,6 @@ def plan(
     label_field: str,
     prob_field: str | None,
     strategy: Requested = "auto",
-    allow_required: bool = False,
     overwrite: bool = False,
 ) -> Plan:
     """Choose how to write labels into `info`'s collection (see the module's strategies).
@@ -161,7 +168,7 @@ def plan(
         ("add-field", "dynamic", "shadow") if strategy == "auto" else (strategy,)
     )
     for candidate in candidates:
-        why_not = _unusable(candidate, info, capabilities, allow_required)
+        why_not = _unusable(candidate, info, capabilities)
         if why_not is None:
             declared = _declared(capabilities, candidate)
             return _planned(
@@ -176,9 +183,16 @@ def plan(
 
 
 def _declared(capabilities: Capabilities, strategy: Strategy) -> Declared:
+    """Nullable where the server has it; else a default value where it is safe; else
+    (Milvus < 2.5) no declared field at all: keys of the dynamic field. Milvus 2.3.5
+    takes default values, but its proxy panics (`undefined data type Int64` in
+    fillWithDefaultValue, a crash loop) when a client whose cached schema predates
+    the rename inserts without the field, so capabilities count default values only
+    from 2.5 on. That is decided by version, never probed: the probe would crash the
+    server it asks."""
     if capabilities.nullable or strategy == "add-field":
         return "nullable"
-    return "default" if capabilities.default_value else "required"
+    return "default" if capabilities.default_value else "dynamic"
 
 
 def _planned(
@@ -216,9 +230,7 @@ def _planned(
     )
 
 
-def _unusable(
-    strategy: Strategy, info: CollectionInfo, capabilities: Capabilities, allow_required: bool
-) -> str | None:
+def _unusable(strategy: Strategy, info: CollectionInfo, capabilities: Capabilities) -> str | None:
     """Why `strategy` is not safe for this collection on this server (None: it is)."""
     upserts = strategy in ("add-field", "dynamic")
     if strategy == "add-field" and not capabilities.add_field:
@@ -227,14 +239,8 @@ def _unusable(
         return "the collection has no dynamic field"
     if upserts and info.auto_id and not capabilities.upsert_keeps_auto_id:
         return "an upsert here would give auto_id rows new primary keys"
-    if strategy == "shadow":
-        if not (capabilities.nullable or capabilities.default_value or allow_required):
-            return (
-                "this server has neither nullable fields nor default values, so a new field "
-                "would break inserts that do not send it (--allow-required-label accepts that)"
-            )
-        if info.auto_id and not capabilities.insert_auto_id:
-            return "a copy here cannot keep the auto_id primary keys"
+    if strategy == "shadow" and info.auto_id and not capabilities.insert_auto_id:
+        return "a copy here cannot keep the auto_id primary keys"
     return None
 
 

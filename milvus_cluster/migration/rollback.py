@@ -19,6 +19,7 @@ from milvus_cluster.migration.copy import Keys, Mirror
 from milvus_cluster.migration.plan import (
     BACKUP_OF,
     COPIED_FROM,
+    LABEL_FIELDS,
     SHADOW_OF,
     backup_name,
     shadow_name,
@@ -81,9 +82,12 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
 
 def mirror_back(milvus: Milvus, labelled: str, backup: str) -> Mirror:
     """A mirror that writes the labelled copy's rows back into its backup, without the
-    label fields (those the copy has and the backup has not)."""
+    label fields (those the copy has and the backup has not, and the dynamic keys the
+    marker names where the copy keeps labels in its dynamic field)."""
     copy, original = milvus.describe(labelled), milvus.describe(backup)
     labels = frozenset(f.name for f in copy.fields) - {f.name for f in original.fields}
+    if copy.dynamic and not original.dynamic:
+        labels |= set(filter(None, (copy.property(LABEL_FIELDS) or "").split(",")))
     keys = Keys(copy.primary.name, copy.primary.type, copy.auto_id)
 
     def without_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ class Capabilities:
     version: str
     lite: bool
     nullable: bool  # nullable fields (Lite, Milvus >= 2.5)
-    default_value: bool  # fields with a default value (Milvus >= 2.5)
+    default_value: bool  # default values safe in a renamed copy (Milvus >= 2.5; 2.3 crashes)
     add_field: bool  # add_collection_field on a live collection (Milvus >= 2.6; not Lite)
     partial_upsert: bool  # upsert(partial_update=True) (Lite, Milvus >= 2.6.2)
     upsert_keeps_auto_id: bool  # upsert on an auto_id collection keeps the key it is given

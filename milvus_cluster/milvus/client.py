@@ -402,14 +402,18 @@ class Milvus:
         extra_fields: Sequence[dict[str, Any]],
         properties: dict[str, str],
         scalar_index: tuple[str, str] | None = None,
+        dynamic: bool = False,
     ) -> None:
         """Create `target` with `source`'s schema, functions, indexes, partitions and
-        properties, plus `extra_fields` (add_field arguments, the type by name) and a
-        `scalar_index` ((field, index type)). It is left loaded."""
+        properties, plus `extra_fields` (add_field arguments, the type by name), a
+        `scalar_index` ((field, index type)) and, with `dynamic`, the dynamic field even
+        where `source` has none. It is left loaded."""
         from pymilvus import CollectionSchema, DataType
 
         description = self._described(source)
         schema = CollectionSchema.construct_from_dict(description)
+        if dynamic:
+            schema.enable_dynamic_field = True
         for spec in extra_fields:
             options = {k: v for k, v in spec.items() if k not in ("name", "type")}
             schema.add_field(spec["name"], getattr(DataType, spec["type"]), **options)

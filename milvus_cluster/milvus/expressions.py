@@ -26,8 +26,13 @@ def labelled(field: str) -> str:
     return f"{field} >= -1"
 
 
-def unlabelled(field: str, nullable: bool) -> str:
-    """Rows without a label: null, or the UNLABELLED placeholder where fields cannot be
-    null (servers before 2.5 have no `is null` either)."""
+def unlabelled(field: str, nullable: bool, dynamic_key: bool = False) -> str:
+    """Rows without a label: null (a missing dynamic key reads as null), or the
+    UNLABELLED placeholder. Servers without nulls (before 2.5) have no `is null`;
+    there a missing dynamic key is found by negating `labelled`: Milvus 2.3.5 takes
+    a comparison on a missing key as false and its negation as true (Milvus Lite
+    keeps the negation false too, but Lite has `is null`)."""
     placeholder = f"{field} == {UNLABELLED}"
-    return f"{field} is null or {placeholder}" if nullable else placeholder
+    if nullable:
+        return f"{field} is null or {placeholder}"
+    return f"not ({labelled(field)})" if dynamic_key else placeholder

@@ -111,7 +111,10 @@ def _probe(milvus: Milvus, inferred: Capabilities, scratch: str) -> Capabilities
     return replace(
         inferred,
         nullable=nullable,
-        default_value=nullable or _default_value(milvus, scratch + "_default"),
+        # Never probed before 2.5: 2.3.5 takes default values, then crashes on them after
+        # a rename (migration/plan.py's _declared); only the version can say.
+        default_value=nullable
+        or (inferred.default_value and _default_value(milvus, scratch + "_default")),
         add_field=add_field,
         partial_upsert=partial,
         upsert_keeps_auto_id=_upsert_keeps_auto_id(milvus, scratch + "_auto"),
