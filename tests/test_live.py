@@ -1,0 +1,106 @@
+"""Commands that run while the application writes (issue 10): an application
+(tests/writer.py) inserts, updates and deletes all through each command, logging only
+what Milvus acknowledged, and afterwards the collection must hold exactly what those
+writes made. On a server the application is a process of its own, with one client
+for its whole life; on Milvus Lite, which one process holds at a time, a thread of
+the process that runs the command through the Python API.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from helpers import PARAMS, Processes, create_table, insert_new_rows, read_labels
+from pymilvus import MilvusClient
+from writer import Log, Writer, lost_writes
+
+from milvus_cluster import (
+    assign_collection,
+    label_collection,
+    relabel_collection,
+    rollback_collection,
+)
+
+WRITER = Path(__file__).with_name("writer.py")
+
+
+@dataclass
+class Application:
+    log: Log = field(default_factory=Log)
+
+
+@contextmanager
+def application(uri: str, backend: str, name: str, tmp_path: Path) -> Iterator[Application]:
+    """The application writing to `name` for the length of the block."""
+    app = Application()
+    if backend == "lite":
+        writer = Writer(uri, name).start()
+        try:
+            yield app
+        finally:
+            app.log = writer.stop()
+        return
+    stop, log = tmp_path / "stop", tmp_path / "log.json"
+    process = Processes().start(str(WRITER), uri, name, str(stop), str(log))
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(f"{log}.ready").exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)  # writing already when the command starts
+        yield app
+    finally:
+        stop.touch()
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    app.log = Log.of_json(log.read_text())
+
+
+def titles(client: MilvusClient, name: str) -> dict:
+    client.load_collection(name)
+    rows = client.query(
+        name, filter="", output_fields=["id", "title"], limit=16_384, consistency_level="Strong"
+    )
+    return {row["id"]: row["title"] for row in rows}
+
+
+COMMANDS = ["label", "label-in-place", "relabel", "assign", "rollback"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_no_acknowledged_write_is_lost(client, uri, backend, tmp_path, command):
+    table = create_table(client, n=1_500)
+    name = table.name
+    if command != "label":
+        label_collection(name, uri=uri, parameters=PARAMS)
+    if command == "assign":
+        insert_new_rows(client, table, 300)
+    before = titles(client, name)
+    with application(uri, backend, name, tmp_path) as app:
+        if command in ("label", "label-in-place"):
+            label_collection(name, uri=uri, parameters=PARAMS)
+        elif command == "relabel":
+            relabel_collection(name, uri=uri)
+        elif command == "assign":
+            assign_collection(name, uri=uri)
+        else:
+            rollback_collection(name, uri=uri)
+    lost = lost_writes(client, name, before, app.log)
+    inserted = [k for k, t in app.log.titles.items() if t and t.startswith("inserted")]
+    print(
+        f"{command} on {backend}: {app.log.acknowledged} writes acknowledged during the run "
+        f"({len(inserted)} inserts), {app.log.refused} refused, {len(lost)} lost",
+        file=sys.stderr,
+    )
+    assert app.log.acknowledged >= 20, "the application wrote during the run"
+    assert lost == []
+    if command != "rollback":  # every row has a label or is one the application added since
+        labels = read_labels(client, name)
+        assert all(labels[k] is not None for k in before if k in labels and k not in app.log.titles)
