@@ -37,6 +37,12 @@ from milvus_cluster.jobs.catalog import Catalog, catalog_name
 from milvus_cluster.milvus.capabilities import Capabilities
 from milvus_cluster.milvus.client import Milvus
 
+# Probed capabilities are kept between processes (milvus/capabilities.py): the tests'
+# jobs share one cache of their own, never the user's.
+os.environ.setdefault(
+    "MILVUS_CLUSTER_CACHE_DIR", os.path.join(tempfile.gettempdir(), "milvus-cluster-tests")
+)
+
 #: Fixtures that start processes, Chromium or a server: a test that uses one is `slow`
 #: (`chromium` is in test_plot.py, its only user).
 SLOW_FIXTURES = frozenset({"spawn", "chromium", "own_server"})

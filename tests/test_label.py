@@ -117,7 +117,8 @@ def test_second_run_updates_in_place(client, uri):
     set_label(client, table.name, table.pks[0], 99)
     collections = our_collections(client)
     result = labelled(client, table, uri)
-    assert result.plan.strategy == "in-place"
+    # in place: into the label field, or (Milvus < 2.5, after a copy) its dynamic keys
+    assert result.plan.strategy in ("in-place", "dynamic")
     assert our_collections(client) == collections
     assert read_labels(client, table.name) == first
 

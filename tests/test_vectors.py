@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from milvus_cluster.core.vectors import check_complete, collect_vectors
+from milvus_cluster.core.vectors import collect_vectors
 from milvus_cluster.errors import CollectionError
 
 
@@ -21,10 +21,3 @@ def test_reading_drops_repeated_rows_and_grows_past_the_count():
 def test_reading_refuses_vectors_of_the_wrong_width():
     with pytest.raises(CollectionError, match="3 dimensions"):
         collect_vectors(iter([[{"id": 1, "v": [1.0, 0.0]}]]), "id", "v", 3, expected_rows=1)
-
-
-def test_a_read_that_lost_rows_is_refused():
-    check_complete(10, 10, 12)
-    check_complete(12, 10, 12)
-    with pytest.raises(CollectionError, match="lost rows"):
-        check_complete(9, 10, 10)

@@ -138,9 +138,7 @@ def lost_writes(client: MilvusClient, name: str, before: dict[Any, str], log: Lo
     found = {row["id"]: row["title"] for row in rows}
     expected = before | log.titles
     wrong = [
-        key
-        for key, title in expected.items()
-        if key not in log.unsure and found.get(key) != title
+        key for key, title in expected.items() if key not in log.unsure and found.get(key) != title
     ]
     extra = [key for key in found if key not in expected and key not in log.unsure]
     return wrong + extra

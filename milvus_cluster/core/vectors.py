@@ -89,16 +89,3 @@ def check_finite(vectors: np.ndarray, field: str, chunk: int = 65_536) -> None:
                 f"{np.sqrt(limit):.1e}, where distances overflow float32; fix or remove "
                 "such rows and run again."
             )
-
-
-def check_complete(read: int, counted_before: int, counted_after: int) -> None:
-    """The rows read must match count(*) taken before or after the read.
-
-    Applications may write while we read; a count that matches neither means
-    the iterator lost rows."""
-    if read not in (counted_before, counted_after):
-        raise CollectionError(
-            f"Read {read} rows but the collection counts {counted_after} "
-            f"({counted_before} before reading); it changed during the read or the "
-            "iterator lost rows; run the command again."
-        )

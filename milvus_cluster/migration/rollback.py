@@ -74,9 +74,8 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
     for alias in aliases:
         milvus.point_alias(alias, restored)
     milvus.clear_properties(aside, [COPIED_FROM])
-    if not milvus.lite:  # writes that reached the labelled copy while we switched back
-        with milvus.loaded_for_run(aside):
-            carried += mirror.carry_over(aside, restored)
+    with milvus.loaded_for_run(aside):  # writes that reached the copy while we switched
+        carried += mirror.carry_over(aside, restored)
     return Rollback(name, restored, aside, carried)
 
 

@@ -50,17 +50,16 @@ def migrate(
     copy = Mirror.for_copy(milvus, info, plan, columns)
     copy.copy_all(info.name, plan.shadow, progress)
     checkpoint("copied")
-    live = not milvus.lite  # Milvus Lite's file admits one process: nobody writes meanwhile
-    if live:
-        copy.catch_up(info.name, plan.shadow)
+    # The application may write meanwhile: on a server from any process, on Milvus Lite
+    # from another thread of this one.
+    copy.catch_up(info.name, plan.shadow)
     copy.verify(info.name, plan.shadow)
     checkpoint("verified")
     switch(milvus, info, plan)
-    if live:
-        labelled = plan.collection if plan.swap_names else plan.shadow
-        with milvus.loaded_for_run(plan.backup):  # a renamed collection comes back released
-            copy.carry_over(plan.backup, labelled)
-        checkpoint("carried-over")
+    labelled = plan.collection if plan.swap_names else plan.shadow
+    with milvus.loaded_for_run(plan.backup):  # a renamed collection comes back released
+        copy.carry_over(plan.backup, labelled)
+    checkpoint("carried-over")
     return copy.fingerprint.rows
 
 

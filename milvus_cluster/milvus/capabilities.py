@@ -2,13 +2,19 @@
 
 `Milvus.capabilities()` fills it by probing the server once (probe.py, on scratch
 collections it drops again); `capabilities_of()` infers it from the version alone,
-for Milvus Lite (whose answers were measured) and when probing is not allowed.
+for Milvus Lite (whose answers were measured) and when probing is not allowed. A
+probe's answer is kept on disk per server address, database and version (`cached`,
+`remember`): a probe of Milvus 2.3.5 takes seconds, and every command is a new process.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -50,3 +56,36 @@ def capabilities_of(version: str, lite: bool) -> Capabilities:
         insert_auto_id=number >= (2, 5),
         scalar_index="INVERTED" if number >= (2, 4) else "STL_SORT",
     )
+
+
+def cache_file() -> Path:
+    """Where probed capabilities are kept between processes: MILVUS_CLUSTER_CACHE_DIR,
+    else the user's cache directory (XDG_CACHE_HOME, ~/.cache)."""
+    base = os.environ.get("MILVUS_CLUSTER_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "milvus-cluster"
+    )
+    return Path(base) / "capabilities.json"
+
+
+def cached(key: str) -> Capabilities | None:
+    """The capabilities probed earlier for `key` (server address, database, version)."""
+    with suppress(OSError, ValueError, TypeError, KeyError):
+        return Capabilities(**json.loads(cache_file().read_text())[key])
+    return None
+
+
+def remember(key: str, capabilities: Capabilities) -> None:
+    """Keep a probe's answer for the next process (written whole, then renamed in, so that
+    processes probing at the same time never read half a file); a cache that cannot be
+    written is only a slower next start."""
+    with suppress(OSError, ValueError):
+        path = cache_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            known = json.loads(path.read_text())
+        except (OSError, ValueError):
+            known = {}
+        known[key] = asdict(capabilities)
+        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(json.dumps(known, indent=1, sort_keys=True))
+        os.replace(scratch, path)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from milvus_cluster.errors import CollectionError, MilvusClusterError
-from milvus_cluster.milvus.capabilities import Capabilities
+from milvus_cluster.milvus.capabilities import Capabilities, cached, remember
 from milvus_cluster.milvus.describe import (
     CollectionInfo,
     Description,
@@ -188,10 +188,17 @@ class Milvus:
             return str(self.client.get_server_version())
 
     def capabilities(self) -> Capabilities:
-        """Probed once per server and process (see probe.py)."""
+        """Probed once per server version (see probe.py), then kept in this process and
+        on disk for the next ones (capabilities.cached)."""
         key = (redact(self.uri), self.db_name)
         if key not in _PROBED:
-            _PROBED[key] = probe(self)
+            on_disk = f"{key[0]}|{key[1]}|{self.version()}"
+            found = None if self.lite else cached(on_disk)
+            if found is None:
+                found = probe(self)
+                if found.probed:
+                    remember(on_disk, found)
+            _PROBED[key] = found
         return _PROBED[key]
 
     def inspect(

@@ -9,7 +9,7 @@ import numpy as np
 from milvus_cluster.checkpoints import checkpoint
 from milvus_cluster.core.keys import as_key_array
 from milvus_cluster.core.knn import check_unit_length
-from milvus_cluster.core.vectors import Vectors, check_complete, check_finite, collect_vectors
+from milvus_cluster.core.vectors import Vectors, check_finite, collect_vectors
 from milvus_cluster.errors import CollectionError
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
@@ -28,26 +28,23 @@ def read_vectors(
     """Keys and vectors of every row, checked complete. Fields named in `also` are read
     too, for `each_batch` to see (every batch, repeated rows included).
 
-    Complete means: on Milvus Lite (one process holds the file: nobody writes
-    meanwhile) the rows read are count(*); on a server, where the application may
-    insert, update and delete while we read, every key that was there before the read
-    and is still there after it was read. Rows inserted during the read may or may not
-    be among those read (those that are not are left for `assign`)."""
+    Complete means: every key that was there before the read and is still there after
+    it was read, while the application may insert, update and delete meanwhile (on a
+    server from any process; on Milvus Lite, whose file one process holds, from another
+    thread of this one). Rows inserted during the read may or may not be among those
+    read (those that are not are left for `assign`)."""
     counted = milvus.count(info.name)
-    before = None if milvus.lite else as_key_array(milvus.keys(info.name, info.pk))
+    before = as_key_array(milvus.keys(info.name, info.pk))
     batches = _watched(milvus.iterate(info.name, [info.pk, info.vector_field, *also]), each_batch)
     vectors = collect_vectors(batches, info.pk, info.vector_field, info.dim, counted, advance)
     counted_after = milvus.count(info.name)
-    if before is None:
-        check_complete(vectors.n, counted, counted_after)
-    else:
-        check_none_lost(milvus, info, before, vectors.pks)
-        if counted == counted_after and len(before) < counted:  # quiet, yet rows unseen
-            raise CollectionError(
-                f"Milvus counts {counted} rows in {info.name!r} but its iterator returns "
-                f"{len(before)}, so some rows cannot be read (Milvus 2.3 cannot query a row "
-                f"whose INT64 key is {2**63 - 1}); nothing was written."
-            )
+    check_none_lost(milvus, info, before, vectors.pks)
+    if counted == counted_after and len(before) < counted:  # quiet, yet rows unseen
+        raise CollectionError(
+            f"Milvus counts {counted} rows in {info.name!r} but its iterator returns "
+            f"{len(before)}, so some rows cannot be read (Milvus 2.3 cannot query a row "
+            f"whose INT64 key is {2**63 - 1}); nothing was written."
+        )
     check_finite(vectors.vectors, info.vector_field)
     if info.metric == "IP":
         check_unit_length(vectors.vectors)
