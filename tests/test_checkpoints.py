@@ -9,6 +9,7 @@ the test acts on Milvus.
 
 from __future__ import annotations
 
+import random
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 from helpers import Processes, Table, create_table, fingerprint, read_labels, release_lite
 from pymilvus import MilvusClient
+
+from milvus_cluster.jobs.catalog import catalog_name
 
 ARGS = ["--min-cluster-size", "20", "--min-samples", "5"]
 
@@ -104,6 +107,42 @@ def test_killed_during_in_place_writes(uri, backend, partitioned, spawn, point):
     again = label(spawn, uri, partitioned.name)
     assert again.returncode == 0, again.stderr
     assert_finished(uri, partitioned)
+
+
+@pytest.mark.backends("lite")  # a process per kill: on the server each would probe it again
+def test_killed_at_ten_random_moments(uri, partitioned, spawn):
+    """SIGKILL at 10 random moments (not checkpoints) of `label` runs: five through a
+    fresh copy (rolled back and cleaned up before each), five relabelling in place. Each
+    kill is followed by a run to the end; after it nothing is lost or changed, and
+    nothing is left but the collection, its backup and its catalog."""
+    seed = time.time_ns() % 10_000
+    rng = random.Random(seed)
+    started = time.monotonic()
+    assert label(spawn, uri, partitioned.name).returncode == 0
+    whole_run = time.monotonic() - started
+    allowed = {partitioned.name, f"{partitioned.name}_mc_backup", catalog_name(partitioned.name)}
+    for kill in range(10):
+        command = "relabel" if kill >= 5 else "label"
+        if command == "label":  # back to the unlabelled collection: the next run copies
+            for step in (["rollback"], ["cleanup", "--yes"]):
+                done = spawn.run(
+                    "-m", "milvus_cluster", *step, "-c", partitioned.name, "--uri", uri
+                )
+                assert done.returncode == 0, done.stderr
+        options = ARGS if command == "label" else []  # relabel reuses the last run's
+        run = spawn.start(
+            "-m", "milvus_cluster", command, "-c", partitioned.name, "--uri", uri, *options
+        )
+        moment = rng.uniform(0.5, whole_run)
+        time.sleep(moment)
+        run.kill()
+        run.wait()
+        again = label(spawn, uri, partitioned.name)
+        assert again.returncode == 0, (seed, kill, moment, again.stderr)
+        assert_finished(uri, partitioned)
+        with connected(uri) as client:
+            left = {n for n in client.list_collections() if n.startswith(partitioned.name)}
+        assert left <= allowed, (seed, kill, moment, left)
 
 
 @contextmanager

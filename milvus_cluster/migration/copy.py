@@ -10,8 +10,8 @@ the row there or found it. That is what makes the rest work:
   written again; a new key is written; a key gone is deleted from the target;
 - `verify()`: the target's key set and the order-free sum of its row hashes must be
   exactly the remembered ones;
-- `carry_over()`, after a switch: one more pass over the collection switched out, for
-  the writes that reached it between the last pass and the switch. The application
+- `carry_over()`, after a switch: passes over the collection switched out (two at
+  least), for the writes that reached it between the last pass and the switch. The application
   writes to the target by then, so a row of the target is overwritten or deleted
   only while it is still exactly as remembered: a write the application made there
   after the switch always wins.
@@ -107,18 +107,25 @@ class Mirror:
 
     def catch_up(self, source: str, target: str) -> int:
         """Passes over `source` until one finds nothing new; returns the rows redone."""
-        redone = 0
-        for _ in range(ROUNDS):
-            done = self._sync(source, target, guarded=False)
-            redone += done
-            if not done:
-                break
-        return redone
+        return self._passes(source, target, guarded=False, at_least=1)
 
     def carry_over(self, old: str, target: str) -> int:
-        """One guarded pass from the collection switched out (`old`) into `target`, which
-        clients reach now; returns the rows carried over."""
-        return self._sync(old, target, guarded=True)
+        """Guarded passes from the collection switched out (`old`) into `target`, which
+        clients reach now; returns the rows carried over. Two at least: a write in flight
+        at the instant of the switch had found the old collection before the rename and
+        lands in it within one request's time, maybe where the first pass had already
+        read; the second pass, which starts after the first one ended, finds it."""
+        return self._passes(old, target, guarded=True, at_least=2)
+
+    def _passes(self, source: str, target: str, guarded: bool, at_least: int) -> int:
+        """Passes until one finds nothing, `at_least` of them, at most ROUNDS."""
+        redone = 0
+        for number in range(ROUNDS):
+            done = self._sync(source, target, guarded)
+            redone += done
+            if not done and number + 1 >= at_least:
+                break
+        return redone
 
     def verify(self, source: str, target: str) -> None:
         """Count, key set and fingerprint of `target` must equal what was remembered."""

@@ -108,16 +108,22 @@ def _keys_by_partition(milvus, info, columns) -> list[tuple[str | None, list]]:
 
 def _upsert_existing(milvus: Milvus, info: CollectionInfo, rows: list[dict], partition) -> None:
     """A partial upsert of a key that was deleted since the read fails the whole batch
-    (Milvus would have to insert it, without its vector); such keys are left out."""
+    (Milvus would have to insert it, without its vector); such keys are left out. While
+    the application goes on deleting, what remains is written in halves, each smaller
+    part less likely to lose a key meanwhile; a failure with every key still there is
+    Milvus's own, and raised."""
     try:
         milvus.upsert(info.name, rows, partial=True, partition=partition)
+        return
     except Exception:
         present = set(existing_keys(milvus, info, [row[info.pk] for row in rows]))
         remaining = [row for row in rows if row[info.pk] in present]
         if len(remaining) == len(rows):
             raise
-        if remaining:
-            milvus.upsert(info.name, remaining, partial=True, partition=partition)
+    half = (len(remaining) + 1) // 2
+    for part in (remaining[:half], remaining[half:]):
+        if part:
+            _upsert_existing(milvus, info, part, partition)
 
 
 def existing_keys(milvus: Milvus, info: CollectionInfo, pks: list) -> list:
@@ -125,28 +131,54 @@ def existing_keys(milvus: Milvus, info: CollectionInfo, pks: list) -> list:
     return [row[info.pk] for row in rows]
 
 
+FRESH_BATCH = 200  # whole rows re-read and upserted at once (see _rewrite)
+
+
 def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
-    """Servers without partial upsert: read each row whole and upsert it with its label."""
-    skip = info.function_outputs
+    """Servers without partial upsert: the rows read, whole, a small batch at a time."""
     written = 0
-    batches = milvus.iterate_by_partition(info.name, info.pk, ["*"], batch_size=WRITE_BATCH)
-    for partition, batch in batches:
-        written += _upsert_whole(milvus, info, plan, columns, batch, partition, skip, progress)
+    for partition, pks in _keys_by_partition(milvus, info, columns):
+        written += _rewrite(milvus, info, plan, columns, pks, partition, progress)
     return written
 
 
-def _upsert_whole(
-    milvus, info, plan, columns, found: list[dict], partition, skip: frozenset[str], progress
-) -> int:
-    """Whole rows as read, with their labels; fields a function computes (`skip`) are left
-    for Milvus to compute again."""
-    rows = [{k: v for k, v in row.items() if k not in skip} for row in found]
-    labelled = with_labels(rows, info.pk, columns, plan)
-    milvus.upsert(info.name, labelled, partial=False, partition=partition)
+def _rewrite(milvus, info, plan, columns, pks: list, partition, progress) -> int:
+    """The rows of these keys, whole, with their labels, FRESH_BATCH at a time."""
+    written = 0
+    for start in range(0, len(pks), FRESH_BATCH):
+        batch = pks[start : start + FRESH_BATCH]
+        written += _rewrite_batch(milvus, info, plan, columns, batch, partition, progress)
+    return written
+
+
+def _rewrite_batch(milvus, info, plan, columns, pks: list, partition, progress) -> int:
+    """Re-read these rows (Strong) and upsert at once, with their labels, those whose
+    label is not right already; returns the rows written. Without partial upsert the
+    whole row goes back, so an update the application makes to one of them between the
+    read and the upsert is undone: the batch is kept small and rows that need no new
+    label are not written at all, to keep that window narrow (README, Reliability).
+    Fields a function computes are left for Milvus to compute again."""
+    read = [pk for pk, row in zip(pks, columns.keys.rows(pks)) if row >= 0]  # else: assign's
+    found = milvus.query(info.name, key_filter(info.pk, info.pk_type, read), ["*"]) if read else []
+    rows = [{k: v for k, v in row.items() if k not in info.function_outputs} for row in found]
+    labelled = with_labels([dict(row) for row in rows], info.pk, columns, plan)
+    changed = [new for old, new in zip(rows, labelled) if _relabelled(old, new, plan)]
+    if changed:
+        milvus.upsert(info.name, changed, partial=False, partition=partition)
     checkpoint("write-batch")
     if progress:
-        progress(len(rows))
-    return len(rows)
+        progress(len(pks))
+    return len(changed)
+
+
+def _relabelled(old: dict[str, Any], new: dict[str, Any], plan: Plan) -> bool:
+    """Whether the row's label fields change (probabilities to 4 digits)."""
+    if old.get(plan.label_field) != new[plan.label_field]:
+        return True
+    if not plan.prob_field:
+        return False
+    before, after = old.get(plan.prob_field), new[plan.prob_field]
+    return before is None or after is None or abs(before - after) > 1e-4
 
 
 def check_keys_kept(milvus: Milvus, name: str, pk: str, expected: np.ndarray) -> None:
@@ -175,10 +207,4 @@ def write_some(
     pks = columns.keys.pks.tolist()
     if plan.write == "partial upsert":
         return _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
-    written = 0
-    skip = info.function_outputs
-    for start in range(0, len(pks), WRITE_BATCH):
-        keys = key_filter(info.pk, info.pk_type, pks[start : start + WRITE_BATCH])
-        found = milvus.query(info.name, keys, ["*"])  # Strong: rows inserted a moment ago
-        written += _upsert_whole(milvus, info, plan, columns, found, partition, skip, progress)
-    return written
+    return _rewrite(milvus, info, plan, columns, pks, partition, progress)

@@ -39,7 +39,10 @@ def read_vectors(
     vectors = collect_vectors(batches, info.pk, info.vector_field, info.dim, counted, advance)
     counted_after = milvus.count(info.name)
     check_none_lost(milvus, info, before, vectors.pks)
-    if counted == counted_after and len(before) < counted:  # quiet, yet rows unseen
+    # Quiet, yet rows unseen: Milvus 2.3's iterator (Lite's has no such bug, and its
+    # count moves with another thread's writes, which would look the same).
+    unreadable = not milvus.lite and info.pk_type == "INT64"
+    if unreadable and counted == counted_after and len(before) < counted:
         raise CollectionError(
             f"Milvus counts {counted} rows in {info.name!r} but its iterator returns "
             f"{len(before)}, so some rows cannot be read (Milvus 2.3 cannot query a row "
