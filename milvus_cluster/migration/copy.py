@@ -33,7 +33,7 @@ from milvus_cluster.core.fingerprint import Fingerprint, Fingerprinter, row_hash
 from milvus_cluster.core.keys import as_key_array, same_key_set
 from milvus_cluster.errors import WriteError
 from milvus_cluster.migration.plan import Plan
-from milvus_cluster.migration.write import LabelColumns, with_labels
+from milvus_cluster.migration.write import FRESH_BATCH, LabelColumns, with_labels
 from milvus_cluster.milvus.client import WRITE_BATCH, Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.expressions import key_filter
@@ -150,17 +150,21 @@ class Mirror:
         remembered; with `guarded`, only where `target` still holds what we remember."""
         seen: set[Any] = set()
         redone = 0
+        # Guarded, a row is checked and then written: two requests, between which a write
+        # of the application's to that row would be overwritten; small batches keep that
+        # window short (README, Reliability).
+        size = FRESH_BATCH if guarded else WRITE_BATCH
         for partition, batch in self._read(source):
             seen.update(row[self.keys.name] for row in batch)
             changed = [row for row in batch if self._hash(row) != self.hashes.get(self._key(row))]
-            for start in range(0, len(changed), WRITE_BATCH):
-                rows = changed[start : start + WRITE_BATCH]
+            for start in range(0, len(changed), size):
+                rows = changed[start : start + size]
                 rows = self._untouched(target, rows) if guarded else rows
                 self._put(target, rows, partition)
                 redone += len(rows)
         gone = [key for key in self.hashes if key not in seen]
-        for start in range(0, len(gone), WRITE_BATCH):
-            keys = gone[start : start + WRITE_BATCH]
+        for start in range(0, len(gone), size):
+            keys = gone[start : start + size]
             keys = self._untouched(target, keys) if guarded else keys
             if keys:
                 self.milvus.delete(target, self.keys.filter(keys))

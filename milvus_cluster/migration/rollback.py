@@ -53,8 +53,9 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
             "was cleaned up)."
         )
     mirror = mirror_back(milvus, labelled, backup)
-    if not milvus.loaded(backup):  # clients reach it again in a moment
-        milvus.load(backup)
+    for collection in (labelled, backup):  # read now; clients reach the backup in a moment
+        if not milvus.loaded(collection):  # (a new process finds Milvus Lite's released)
+            milvus.load(collection)
     mirror.learn(backup)
     carried = mirror.catch_up(labelled, backup)  # what the application wrote since the label
     aliases = milvus.aliases(labelled)
@@ -74,8 +75,8 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
     for alias in aliases:
         milvus.point_alias(alias, restored)
     milvus.clear_properties(aside, [COPIED_FROM])
-    with milvus.loaded_for_run(aside):  # writes that reached the copy while we switched
-        carried += mirror.carry_over(aside, restored)
+    carried += mirror.carry_over(aside, restored)  # what reached the copy as we switched
+    milvus.release(aside)  # nobody reads it any more; `cleanup` drops it
     return Rollback(name, restored, aside, carried)
 
 
