@@ -80,19 +80,21 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
 
 
 def mirror_back(milvus: Milvus, labelled: str, backup: str) -> Mirror:
-    """A mirror that writes the labelled copy's rows back into its backup, without the
-    label fields (those the copy has and the backup has not, and the dynamic keys the
-    marker names where the copy keeps labels in its dynamic field)."""
+    """A mirror that writes the labelled copy's rows back into its backup without the
+    labels (the fields the copy has and the backup has not, and the dynamic keys the
+    marker names). A field of the user's that the labels went into (`--overwrite-field`)
+    keeps, in the backup, its values from before the label; in a row the application
+    wrote since, the value the application gave it."""
     copy, original = milvus.describe(labelled), milvus.describe(backup)
-    labels = frozenset(f.name for f in copy.fields) - {f.name for f in original.fields}
-    if copy.dynamic and not original.dynamic:
-        labels |= set(filter(None, (copy.property(LABEL_FIELDS) or "").split(",")))
+    marked = frozenset(filter(None, (copy.property(LABEL_FIELDS) or "").split(",")))
+    added = frozenset(f.name for f in copy.fields) - {f.name for f in original.fields}
+    labels = added | {name for name in marked if original.field(name) is None}
     keys = Keys(copy.primary.name, copy.primary.type, copy.auto_id)
 
     def without_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in row.items() if k not in labels} for row in rows]
 
-    return Mirror(milvus, keys, labels, copy.function_outputs, without_labels)
+    return Mirror(milvus, keys, labels | marked, copy.function_outputs, without_labels)
 
 
 def leftovers(milvus: Milvus, name: str) -> list[str]:
