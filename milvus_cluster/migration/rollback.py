@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
+from milvus_cluster.core.keys import as_key_array
 from milvus_cluster.errors import MigrationError
 from milvus_cluster.migration.copy import Keys, Mirror
 from milvus_cluster.migration.plan import (
@@ -26,7 +29,7 @@ from milvus_cluster.migration.plan import (
 )
 from milvus_cluster.migration.shadow import finish_switch
 from milvus_cluster.milvus.client import Milvus
-from milvus_cluster.milvus.probe import stale_probes
+from milvus_cluster.milvus.probe import PROBE_PREFIX, stale_probes
 
 
 @dataclass(frozen=True)
@@ -119,9 +122,24 @@ def leftovers(milvus: Milvus, name: str) -> list[str]:
     return found + stale_probes(milvus)
 
 
-def cleanup(milvus: Milvus, name: str, drop: bool) -> list[str]:
-    """The leftovers of `name`, dropped when `drop` is true."""
+def cleanup(milvus: Milvus, name: str, drop: bool, discard: bool = False) -> list[str]:
+    """The leftovers of `name`, dropped when `drop` is true. A leftover that holds rows
+    the collection clients reach has not (the application deleted them since, or wrote
+    to the leftover directly) is dropped only with `discard`: otherwise the whole
+    cleanup is refused, before anything is dropped, with the count."""
     found = leftovers(milvus, name)
+    if drop and not discard and milvus.has(name):
+        live = milvus.resolve(name)
+        for collection in found:
+            if collection.startswith(PROBE_PREFIX):
+                continue
+            extra = rows_not_in(milvus, collection, live)
+            if extra:
+                raise MigrationError(
+                    f"{collection!r} holds {extra:,} rows that {live!r} has not (deleted there "
+                    "since the label, or written to the copy directly); nothing was dropped; "
+                    f"`milvus-cluster cleanup -c {name} --yes --discard-changes` drops them too."
+                )
     if drop:
         for collection in found:
             milvus.drop(collection)
@@ -130,3 +148,13 @@ def cleanup(milvus: Milvus, name: str, drop: bool) -> list[str]:
             if milvus.property(live, COPIED_FROM) in found:
                 milvus.clear_properties(live, [COPIED_FROM])
     return found
+
+
+def rows_not_in(milvus: Milvus, leftover: str, live: str) -> int:
+    """How many keys of `leftover` `live` does not have (key-only passes over both)."""
+    pk = milvus.describe(live).primary.name
+    with milvus.loaded_for_run(leftover):
+        theirs = as_key_array(milvus.keys(leftover, pk))
+    with milvus.loaded_for_run(live):
+        ours = as_key_array(milvus.keys(live, pk))
+    return len(np.setdiff1d(theirs, ours))
