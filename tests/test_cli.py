@@ -233,14 +233,22 @@ def test_vectors_whose_distances_overflow_are_refused_and_leave_nothing(client, 
 
 
 def test_a_field_of_the_users_is_written_only_with_overwrite_field(client, uri, table):
+    """And then in a copy, so that its values stay in the original, where rollback finds
+    them."""
+    original = fingerprint(client, table.name)
     theirs = ["--label-field", "group", "--prob-field", "", "--min-cluster-size", "20"]
     refused = run("label", "-c", table.name, "--uri", uri, *theirs)
     assert_one_line_error(refused, "'group'", "did not make", "--overwrite-field")
     assert not [c for c in client.list_collections() if c.startswith(f"{table.name}_mc_")]
-    done = run("label", "-c", table.name, "--uri", uri, *theirs, "--overwrite-field")
+    done = run("label", "-c", table.name, "--uri", uri, *theirs, "--overwrite-field", "--json")
     assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["plan"]["overwritten"] == ["group"]
     again = run("label", "-c", table.name, "--uri", uri, *theirs)  # ours now: no flag needed
     assert again.exit_code == 0, again.output
+    assert fingerprint(client, table.name) != original  # 'group' holds the labels
+    back = run("rollback", "-c", table.name, "--uri", uri)
+    assert back.exit_code == 0, back.output
+    assert fingerprint(client, table.name) == original
 
 
 @backend_independent

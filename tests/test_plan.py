@@ -51,7 +51,7 @@ def test_plan_by_name_by_alias_and_in_place():
     with pytest.raises(MigrationError, match="did not make.*--overwrite-field"):
         plan(info(fields=labelled), lite, "cluster_id", "cluster_prob")  # the user's field
     assert plan(info(fields=labelled), lite, "cluster_id", None, overwrite=True).strategy == (
-        "in-place"
+        "shadow"  # into a copy: the original keeps the user's values
     )
     ours = {LABEL_FIELDS: "cluster_id,cluster_prob"}
     again = plan(info(fields=labelled, properties=ours), lite, "cluster_id", "cluster_prob")
@@ -84,3 +84,15 @@ def test_a_server_probe_never_offers_default_values_before_2_5(capabilities):
     once the copy is renamed into place (issue 10). Decided by version, never probed."""
     expected = capabilities_of(capabilities.version, capabilities.lite)
     assert capabilities.default_value == expected.default_value
+
+
+def test_a_field_of_the_users_gets_the_labels_in_a_copy():
+    """`--overwrite-field`: the labels go into the user's own field in a copy, so that
+    the original keeps its values (rollback restores them)."""
+    theirs = (*FIELDS[:2], FieldSpec("cluster_id", "INT64"))
+    for version, lite in (("milvus_lite-3.2.2", True), ("v2.3.5", False)):
+        made = plan(info(fields=theirs), capabilities_of(version, lite), "cluster_id",
+                    "cluster_prob", overwrite=True)  # fmt: skip
+        assert made.strategy == "shadow" and made.overwritten == ("cluster_id",)
+        assert "cluster_id" not in [spec["name"] for spec in made.field_specs()]
+        assert not made.label_index and "rollback" in made.describe()

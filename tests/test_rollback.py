@@ -19,6 +19,7 @@ from pymilvus import DataType
 
 from milvus_cluster import label_collection
 from milvus_cluster.commands.rollback import cleanup_collection, rollback_collection
+from milvus_cluster.errors import MigrationError
 
 
 def test_rollback_and_cleanup(client, uri):
@@ -74,12 +75,17 @@ def test_rollback_through_an_alias(client, uri):
 
 
 def test_cleanup_drops_the_backup_after_a_label(client, uri):
+    """Only with --discard-changes while the backup holds rows the collection has not."""
     table = create_table(client, n=200)
     label_collection(table.name, uri=uri, parameters=PARAMS)
     backup = f"{table.name}_mc_backup"
-    assert cleanup_collection(table.name, uri=uri, drop=True) == [backup]
-    assert not client.has_collection(backup)
-    assert len(read_labels(client, table.name)) == 200
+    client.delete(table.name, filter=f"id in {table.pks[:3]}")
+    with pytest.raises(MigrationError, match="holds 3 rows .* --discard-changes"):
+        cleanup_collection(table.name, uri=uri, drop=True)
+    assert client.has_collection(backup)
+    dropped = cleanup_collection(table.name, uri=uri, drop=True, discard_changes=True)
+    assert dropped == [backup] and not client.has_collection(backup)
+    assert len(read_labels(client, table.name)) == 197
 
 
 @backend_independent  # the listing is the same on every backend; Lite makes it cheap

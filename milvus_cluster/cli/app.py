@@ -131,13 +131,25 @@ def rollback(collection: str, as_json: bool, verbose: bool, **connection: str) -
 @main.command()
 @collection_option("Collection (or alias) to tidy up.")
 @click.option("--yes", is_flag=True, help="Drop them; without it, only list them.")
+@click.option(
+    "--discard-changes",
+    is_flag=True,
+    help="Drop them even when they hold rows the collection has not (deleted there since).",
+)
 @connection_options
 @reported
-def cleanup(collection: str, yes: bool, as_json: bool, verbose: bool, **connection: str) -> None:
+def cleanup(
+    collection: str,
+    yes: bool,
+    discard_changes: bool,
+    as_json: bool,
+    verbose: bool,
+    **connection: str,
+) -> None:
     """List (and with --yes drop) backups and unfinished copies that labelling left."""
     from milvus_cluster.commands.rollback import cleanup_collection
 
-    found = cleanup_collection(collection, drop=yes, **connection)
+    found = cleanup_collection(collection, drop=yes, discard_changes=discard_changes, **connection)
     if as_json:
         click.echo(json.dumps({"collections": found, "dropped": yes}))
     else:

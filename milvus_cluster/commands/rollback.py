@@ -17,8 +17,15 @@ def rollback_collection(name: str, *, uri: str, token: str = "", db_name: str = 
 
 
 def cleanup_collection(
-    name: str, *, uri: str, token: str = "", db_name: str = "", drop: bool = False
+    name: str,
+    *,
+    uri: str,
+    token: str = "",
+    db_name: str = "",
+    drop: bool = False,
+    discard_changes: bool = False,
 ) -> list[str]:
-    """Connect and list (or, with `drop`, drop) the leftovers of `name`."""
+    """Connect and list (or, with `drop`, drop) the leftovers of `name`; one that holds
+    rows `name` has not is dropped only with `discard_changes`."""
     with connect(uri, token, db_name) as milvus:
-        return cleanup(milvus, name, drop)
+        return cleanup(milvus, name, drop, discard_changes)

@@ -23,7 +23,7 @@ upserts otherwise. Nothing that would change a primary key is ever chosen.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from milvus_cluster.core.labels import UNLABELLED, UNLABELLED_PROBABILITY
@@ -64,6 +64,7 @@ class Plan:
     swap_names: bool = False
     declared: Declared = "nullable"  # how new label fields are declared
     passed_over: tuple[str, ...] = ()  # strategies not taken, and why
+    overwritten: tuple[str, ...] = ()  # the user's fields the copy's labels go into
 
     @property
     def marker(self) -> dict[str, str]:
@@ -80,6 +81,7 @@ class Plan:
         specs: list[tuple[str, str, float]] = [(self.label_field, "INT64", UNLABELLED)]
         if self.prob_field:
             specs.append((self.prob_field, "FLOAT", UNLABELLED_PROBABILITY))
+        specs = [spec for spec in specs if spec[0] not in self.overwritten]  # there already
         if self.declared == "nullable":
             return [{"name": name, "type": kind, "nullable": True} for name, kind, _ in specs]
         if self.declared == "default":
@@ -90,6 +92,12 @@ class Plan:
     def dynamic_copy(self) -> bool:
         """Whether the shadow copy keeps the labels as keys of its dynamic field."""
         return self.strategy == "shadow" and self.declared == "dynamic"
+
+    @property
+    def label_index(self) -> bool:
+        """Whether the copy gets an index on the label field (not on a dynamic key; a
+        field of the user's keeps the indexes it has)."""
+        return not self.dynamic_copy and self.label_field not in self.overwritten
 
     def describe(self) -> str:
         """What applying the plan will do, one step a line."""
@@ -111,11 +119,23 @@ class Plan:
         if self.strategy != "shadow":
             lines.append(f"- write {fields} on every row with a {self.write}.")
             return "\n".join(lines)
-        index = "" if self.dynamic_copy else f", and an index on {self.label_field!r}"
+        index = f", and an index on {self.label_field!r}" if self.label_index else ""
+        added = [f for f in (self.label_field, self.prob_field) if f and f not in self.overwritten]
+        plus = (
+            f"plus {' and '.join(repr(f) for f in added)}, {how}{index}"
+            if added
+            else "no new field"
+        )
         lines += [
             f"- create {self.shadow!r}: the same schema, indexes, partitions and properties, "
-            f"plus {fields}, {how}{index};",
-            "- copy every row into it with its label, keeping its primary key;",
+            f"{plus};",
+            "- copy every row into it with its label, keeping its primary key"
+            + (
+                f", the labels written over your {' and '.join(map(repr, self.overwritten))} "
+                "(the original keeps their values: `rollback` brings them back);"
+                if self.overwritten
+                else ";"
+            ),
             "- copy what the application wrote meanwhile, drop what it deleted;",
             "- verify: row count, key set and a checksum of every other field;",
         ]
@@ -156,6 +176,21 @@ def plan(
     common: dict[str, Any] = dict(
         collection=info.name, requested=info.requested, label_field=label_field, write=write
     )
+    theirs = _theirs(info, label_field, prob_field)
+    if theirs:  # allowed by `overwrite` (check_ours): their values stay in the original
+        why_not = _unusable("shadow", info, capabilities)
+        if why_not:
+            raise MigrationError(
+                f"{theirs[0]!r} is a field of yours, and its values would be lost without a "
+                f"copy of {info.name!r}, which cannot be made here: {why_not}."
+            )
+        declared = _declared(capabilities, "shadow")
+        reason = (
+            f"{' and '.join(map(repr, theirs))} of yours get the labels in a copy, so that "
+            "the original keeps their values."
+        )
+        made = _planned("shadow", info, common | {"prob_field": prob_field}, declared, ())
+        return replace(made, reason=reason, overwritten=theirs)
     if label_field in existing:
         if info.auto_id and not capabilities.upsert_keeps_auto_id:
             raise MigrationError(_no_upsert_on_auto_id(info.name, capabilities))
@@ -255,17 +290,22 @@ def _no_upsert_on_auto_id(collection: str, capabilities: Capabilities) -> str:
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")  # what Milvus takes as a field name
 
 
+def _theirs(info: CollectionInfo, label_field: str, prob_field: str | None) -> tuple[str, ...]:
+    """The label fields that exist and that milvus-cluster did not make (no marker)."""
+    ours = set((info.properties.get(LABEL_FIELDS) or "").split(","))
+    return tuple(f for f in (label_field, prob_field) if f and info.field(f) and f not in ours)
+
+
 def check_ours(
     info: CollectionInfo, label_field: str, prob_field: str | None, overwrite: bool
 ) -> None:
     """Refuse to write into a field of the user's that only shares a name with ours."""
-    ours = set((info.properties.get(LABEL_FIELDS) or "").split(","))
-    theirs = [f for f in (label_field, prob_field) if f and info.field(f) and f not in ours]
+    theirs = _theirs(info, label_field, prob_field)
     if theirs and not overwrite:
         raise MigrationError(
             f"{info.name!r} has a field {theirs[0]!r} that milvus-cluster did not make; "
             "choose another --label-field/--prob-field, or pass --overwrite-field to write "
-            "the labels over its values (they are not kept)."
+            "the labels over its values in a copy (the original keeps them, for rollback)."
         )
 
 

@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
+from milvus_cluster.core.keys import as_key_array
 from milvus_cluster.errors import MigrationError
 from milvus_cluster.migration.copy import Keys, Mirror
 from milvus_cluster.migration.plan import (
@@ -26,7 +29,7 @@ from milvus_cluster.migration.plan import (
 )
 from milvus_cluster.migration.shadow import finish_switch
 from milvus_cluster.milvus.client import Milvus
-from milvus_cluster.milvus.probe import stale_probes
+from milvus_cluster.milvus.probe import PROBE_PREFIX, stale_probes
 
 
 @dataclass(frozen=True)
@@ -81,19 +84,21 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
 
 
 def mirror_back(milvus: Milvus, labelled: str, backup: str) -> Mirror:
-    """A mirror that writes the labelled copy's rows back into its backup, without the
-    label fields (those the copy has and the backup has not, and the dynamic keys the
-    marker names where the copy keeps labels in its dynamic field)."""
+    """A mirror that writes the labelled copy's rows back into its backup without the
+    labels (the fields the copy has and the backup has not, and the dynamic keys the
+    marker names). A field of the user's that the labels went into (`--overwrite-field`)
+    keeps, in the backup, its values from before the label; in a row the application
+    wrote since, the value the application gave it."""
     copy, original = milvus.describe(labelled), milvus.describe(backup)
-    labels = frozenset(f.name for f in copy.fields) - {f.name for f in original.fields}
-    if copy.dynamic and not original.dynamic:
-        labels |= set(filter(None, (copy.property(LABEL_FIELDS) or "").split(",")))
+    marked = frozenset(filter(None, (copy.property(LABEL_FIELDS) or "").split(",")))
+    added = frozenset(f.name for f in copy.fields) - {f.name for f in original.fields}
+    labels = added | {name for name in marked if original.field(name) is None}
     keys = Keys(copy.primary.name, copy.primary.type, copy.auto_id)
 
     def without_labels(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: v for k, v in row.items() if k not in labels} for row in rows]
 
-    return Mirror(milvus, keys, labels, copy.function_outputs, without_labels)
+    return Mirror(milvus, keys, labels | marked, copy.function_outputs, without_labels)
 
 
 def leftovers(milvus: Milvus, name: str) -> list[str]:
@@ -118,9 +123,24 @@ def leftovers(milvus: Milvus, name: str) -> list[str]:
     return found + stale_probes(milvus)
 
 
-def cleanup(milvus: Milvus, name: str, drop: bool) -> list[str]:
-    """The leftovers of `name`, dropped when `drop` is true."""
+def cleanup(milvus: Milvus, name: str, drop: bool, discard: bool = False) -> list[str]:
+    """The leftovers of `name`, dropped when `drop` is true. A leftover that holds rows
+    the collection clients reach has not (the application deleted them since, or wrote
+    to the leftover directly) is dropped only with `discard`: otherwise the whole
+    cleanup is refused, before anything is dropped, with the count."""
     found = leftovers(milvus, name)
+    if drop and not discard and milvus.has(name):
+        live = milvus.resolve(name)
+        for collection in found:
+            if collection.startswith(PROBE_PREFIX):
+                continue
+            extra = rows_not_in(milvus, collection, live)
+            if extra:
+                raise MigrationError(
+                    f"{collection!r} holds {extra:,} rows that {live!r} has not (deleted there "
+                    "since the label, or written to the copy directly); nothing was dropped; "
+                    f"`milvus-cluster cleanup -c {name} --yes --discard-changes` drops them too."
+                )
     if drop:
         for collection in found:
             milvus.drop(collection)
@@ -129,3 +149,13 @@ def cleanup(milvus: Milvus, name: str, drop: bool) -> list[str]:
             if milvus.property(live, COPIED_FROM) in found:
                 milvus.clear_properties(live, [COPIED_FROM])
     return found
+
+
+def rows_not_in(milvus: Milvus, leftover: str, live: str) -> int:
+    """How many keys of `leftover` `live` does not have (key-only passes over both)."""
+    pk = milvus.describe(live).primary.name
+    with milvus.loaded_for_run(leftover):
+        theirs = as_key_array(milvus.keys(leftover, pk))
+    with milvus.loaded_for_run(live):
+        ours = as_key_array(milvus.keys(live, pk))
+    return len(np.setdiff1d(theirs, ours))

@@ -43,7 +43,7 @@ def migrate(
     properties = {SHADOW_OF: info.name, COPIED_FROM: plan.backup, **plan.marker}
     if info.auto_id:  # keep auto_id for the application, yet insert the keys we have
         properties["allow_insert_auto_id"] = "true"
-    index = None if plan.dynamic_copy else (plan.label_field, scalar_index)
+    index = (plan.label_field, scalar_index) if plan.label_index else None
     milvus.create_like(
         info.name, plan.shadow, plan.field_specs(), properties, index, dynamic=plan.dynamic_copy
     )
