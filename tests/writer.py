@@ -62,7 +62,7 @@ class Writer:
     """Writes to `name` until stopped: each round inserts two rows, updates one and
     deletes one (of the rows it has seen and not deleted)."""
 
-    def __init__(self, uri: str, name: str, seed: int = 0, pause: float = 0.05) -> None:
+    def __init__(self, uri: str, name: str, seed: int = 0, pause: float = 0.1) -> None:
         self.uri, self.name, self.pause = uri, name, pause
         self.random = random.Random(seed)
         self.log = Log()
