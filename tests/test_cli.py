@@ -51,7 +51,7 @@ def test_label_prints_a_summary_and_json(client, uri, table):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["clusters"] == 4 and report["plan"]["strategy"] == "in-place"
-    assert set(report["seconds"]) == {"inspect", "read", "knn", "cluster", "write"}
+    assert set(report["seconds"]) == {"inspect", "read", "knn", "cluster", "keywords", "write"}
 
 
 @backend_independent

@@ -40,7 +40,7 @@ def main() -> None:
     """Cluster a Milvus collection with HDBSCAN and write the labels back into it."""
 
 
-def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
+def run_label(as_json: bool, dry_run: bool, preview: bool = False, **options: Any) -> LabelResult:
     """label_collection from the parsed options, with progress bars unless --json."""
     from milvus_cluster.commands.label import label_collection
     from milvus_cluster.core.parameters import Parameters
@@ -62,14 +62,33 @@ def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
     )
     options.pop("verbose", None)
     options["prob_field"] = options["prob_field"] or None
+    if dry_run and preview:
+        raise click.UsageError("--dry-run and --preview exclude each other; give one.")
     with progress_bars(as_json or dry_run) as bars:
         return label_collection(
             options.pop("collection"),
             parameters=parameters,
             dry_run=dry_run,
+            preview=preview,
             progress=bars,
             **options,
         )
+
+
+def emit_label(result: LabelResult, as_json: bool) -> None:
+    """A label or relabel result; its warnings (little found) on stderr, or in the JSON."""
+    emit(result, as_json, render.label_text)
+    if not as_json:
+        for warning in result.warnings:
+            click.echo(warning, err=True)
+
+
+preview_option = click.option(
+    "--preview",
+    is_flag=True,
+    help="Read and cluster exactly as a run would, print the clusters (and their "
+    "keywords), and write nothing.",
+)
 
 
 @main.command()
@@ -77,12 +96,14 @@ def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
 @clustering_options
 @noise_option
 @reduce_option
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@text_field_option
+@preview_option
+@click.option("--dry-run", is_flag=True, help="Print the migration plan and change nothing.")
 @connection_options
 @reported
 def label(as_json: bool, dry_run: bool, **options: Any) -> None:
     """Cluster a collection and write cluster_id (and cluster_prob) on every row."""
-    emit(run_label(as_json, dry_run, **options), as_json, render.label_text)
+    emit_label(run_label(as_json, dry_run, **options), as_json)
 
 
 @main.command()
@@ -275,6 +296,8 @@ RELABEL_CHANGES = {
     help="Refuse to write (exit 1) if more than this share of rows would change label.",
 )
 @click.option("--force", is_flag=True, help="Write even beyond --max-changed.")
+@text_field_option
+@preview_option
 @connection_options
 @reported
 def relabel(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> None:
@@ -291,7 +314,7 @@ def relabel(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> No
         result = relabel_collection(
             prob_field=prob_field or None, changes=changes, progress=bars, **options
         )
-    emit(result, as_json, render.label_text)
+    emit_label(result, as_json)
 
 
 @main.command()

@@ -25,6 +25,8 @@ YES = {True: "yes", False: "no"}
 def label_text(result: LabelResult) -> str:
     if result.dry_run:
         return "Dry run: nothing was changed. The plan:\n" + result.plan.describe()
+    if result.preview:
+        return preview_text(result)
     return label_summary(result)
 
 
@@ -49,14 +51,42 @@ def capabilities_lines(capabilities: Capabilities) -> list[str]:
 
 
 def label_summary(result: LabelResult) -> str:
+    verb = "Relabelled" if result.drift else "Labelled"
+    lines = [
+        f"{verb} {result.rows:,} rows of {result.requested!r} with {result.plan.label_field!r}.",
+        *clustering_lines(result),
+    ]
+    if result.plan.strategy == "shadow":
+        lines.append(f"  backup:   {result.plan.backup!r} (the collection as it was)")
+    lines.extend(job_lines(result.run_id, result.catalog, result.took_over))
+    if result.cluster_ids:
+        largest_filter = f'filter="{result.plan.label_field} == {result.cluster_ids[0]}"'
+        lines.append(f"  filter:   {largest_filter} (the largest cluster)")
+    return "\n".join(lines)
+
+
+def preview_text(result: LabelResult) -> str:
+    """What `label --preview` found: the clustering a run would write, and its names."""
+    lines = [
+        f"Preview of {result.requested!r}: {result.rows:,} rows clustered; nothing was written.",
+        *clustering_lines(result),
+    ]
+    if result.keywords:
+        lines.append(f"  largest clusters (keywords from {result.text_field!r}):")
+        for cluster, size in list(zip(result.cluster_ids, result.sizes))[:10]:
+            words = ", ".join(result.keywords.get(cluster, [])[:6])
+            lines.append(f"    {cluster:>5}  {size:>8,}  {words}")
+    return "\n".join(lines)
+
+
+def clustering_lines(result: LabelResult) -> list[str]:
+    """Clusters, noise, how, and the seconds: what a run and a preview both report."""
     p = result.parameters
     largest = ", ".join(f"{size:,}" for size in result.sizes[:8])
     more = f" and {len(result.sizes) - 8} more" if len(result.sizes) > 8 else ""
     stages = ", ".join(f"{stage} {s:.1f}" for stage, s in result.seconds.items())
     total = sum(result.seconds.values())
-    verb = "Relabelled" if result.drift else "Labelled"
     lines = [
-        f"{verb} {result.rows:,} rows of {result.requested!r} with {result.plan.label_field!r}.",
         f"  clusters: {result.clusters}  (sizes {largest or 'none'}{more})",
         f"  noise:    {result.noise:,} rows ({100 * result.noise_share:.1f} %), label -1"
         + noise_before(result),
@@ -65,18 +95,16 @@ def label_summary(result: LabelResult) -> str:
     ]
     if p.reduce is not None:
         lines.append(f"  reduced:  UMAP to {p.reduce.dim} dimensions before clustering")
-    if result.plan.strategy == "shadow":
-        lines.append(f"  backup:   {result.plan.backup!r} (the collection as it was)")
     if result.pieces > 1:
-        lines.append(f"  note:     the kNN graph was in {result.pieces} pieces; they were joined")
+        lines.append(
+            f"  note:     the kNN graph was in {result.pieces} pieces (groups of rows with no "
+            "neighbour in another group); they were joined by their closest rows, so every "
+            "row could be clustered"
+        )
     if result.drift:
         lines.append(f"  drift:    {result.drift.describe()}")
     lines.append(f"  seconds:  {stages} (total {total:.1f})")
-    lines.extend(job_lines(result.run_id, result.catalog, result.took_over))
-    if result.cluster_ids:
-        largest_filter = f'filter="{result.plan.label_field} == {result.cluster_ids[0]}"'
-        lines.append(f"  filter:   {largest_filter} (the largest cluster)")
-    return "\n".join(lines)
+    return lines
 
 
 def noise_before(result: LabelResult) -> str:
