@@ -37,6 +37,7 @@ _EXPORTS = {
     "WriteError": "milvus_cluster.errors",
     "assign_collection": "milvus_cluster.commands.assign",
     "cleanup_collection": "milvus_cluster.commands.rollback",
+    "list_collections": "milvus_cluster.commands.collections",
     "cluster_graph": "milvus_cluster.core.clustering",
     "cluster_keywords": "milvus_cluster.core.keywords",
     "ingest_file": "milvus_cluster.commands.ingest",
@@ -77,6 +78,7 @@ __all__ = [
     "cluster_keywords",
     "ingest_file",
     "label_collection",
+    "list_collections",
     "local_knn",
     "plot_collection",
     "relabel_collection",
@@ -93,6 +95,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from milvus_cluster.commands.assign import AssignResult, assign_collection
+    from milvus_cluster.commands.collections import list_collections
     from milvus_cluster.commands.ingest import IngestResult, ingest_file
     from milvus_cluster.commands.label import LabelResult, label_collection
     from milvus_cluster.commands.plot import MapResult, plot_collection

@@ -144,9 +144,13 @@ def demo(uri: str, as_json: bool, verbose: bool) -> None:
 def rollback(collection: str, as_json: bool, verbose: bool, **connection: str) -> None:
     """Switch a collection labelled through a copy back to the collection it was copied from."""
     from milvus_cluster.commands.rollback import rollback_collection
+    from milvus_cluster.milvus.translate import command_line
 
     done = rollback_collection(collection, **connection)
-    click.echo(json.dumps(done.as_dict()) if as_json else render.rollback_text(done))
+    cleanup = command_line(
+        f"cleanup -c {collection} --yes", connection["uri"], connection["db_name"]
+    )
+    click.echo(json.dumps(done.as_dict()) if as_json else render.rollback_text(done, cleanup))
 
 
 @main.command()
@@ -335,3 +339,19 @@ def show(as_json: bool, verbose: bool, **options: Any) -> None:
     from milvus_cluster.commands.show import show_collection
 
     emit(show_collection(**options), as_json, render.show_text)
+
+
+@main.command()
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Also list milvus-cluster's own collections (catalogs, backups, copies).",
+)
+@connection_options
+@reported
+def collections(as_json: bool, verbose: bool, **options: Any) -> None:
+    """The collections: rows, vector fields and metrics, label field, last run and its state."""
+    from milvus_cluster.commands.collections import list_collections
+
+    emit(list_collections(**options), as_json, render.collections_text)

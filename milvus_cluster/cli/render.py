@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the commands' modules load only when a command runs
     from milvus_cluster.commands.assign import AssignResult
+    from milvus_cluster.commands.collections import CollectionList
     from milvus_cluster.commands.demo import DemoReport
     from milvus_cluster.commands.ingest import IngestResult
     from milvus_cluster.commands.label import LabelResult
@@ -134,7 +135,7 @@ def demo_text(report: DemoReport) -> str:
     )
 
 
-def rollback_text(done: Rollback) -> str:
+def rollback_text(done: Rollback, cleanup_command: str) -> str:
     carried = (
         f" {done.carried_over:,} rows the application wrote since the label were carried back."
         if done.carried_over
@@ -142,7 +143,7 @@ def rollback_text(done: Rollback) -> str:
     )
     return (
         f"{done.collection!r} is {done.restored!r} again; the labelled copy is kept as "
-        f"{done.set_aside!r} until `milvus-cluster cleanup -c {done.collection} --yes`.{carried}"
+        f"{done.set_aside!r} until `{cleanup_command}`.{carried}"
     )
 
 
@@ -176,7 +177,7 @@ def ingest_text(result: IngestResult) -> str:
             f"were there already; {result.rows:,} in the file), vectors: {result.vectors}, "
             f"{result.dim} dimensions, HNSW COSINE, in {result.seconds:.1f} s.",
             f"  fields: {fields}",
-            f"  next:   milvus-cluster label -c {result.collection} --reduce umap:5",
+            f"  next:   {result.next_command}",
         ]
     )
 
@@ -200,7 +201,7 @@ def assign_text(result: AssignResult) -> str:
 def show_text(result: ShowResult) -> str:
     """`show`'s text: a header, one block per cluster, the recent runs, the lock."""
     share = 100 * result.noise / result.rows if result.rows else 0.0
-    waiting = " (milvus-cluster assign gives them one)" if result.unlabelled else ""
+    waiting = f" ({result.assign_command} gives them one)" if result.unlabelled else ""
     lines = [
         f"{result.collection!r}: {len(result.clusters)} clusters in {result.rows:,} rows "
         f"(catalog {result.catalog!r})",
@@ -233,3 +234,25 @@ def show_text(result: ShowResult) -> str:
 def shorten(text: str, width: int = 70) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def collections_text(result: CollectionList) -> str:
+    """One line a collection: name, rows, vectors, label field, last run."""
+    if not result.collections:
+        return f"No collections in database {result.database!r} at {result.uri}."
+    rows = [("name", "rows", "vectors", "label field", "last run")]
+    for c in result.collections:
+        name = c.name + (f" ({c.kind})" if c.kind != "collection" else "")
+        name += f" [aliases: {', '.join(c.aliases)}]" if c.aliases else ""
+        vectors = ", ".join(f"{f} {m or 'no index'}" for f, m in c.vectors.items()) or "none"
+        run = f"{c.last_run} {c.state} {c.finished[:19]}Z" if c.last_run else "never labelled"
+        rows.append((name, f"{c.rows:,}", vectors, c.label_field or "-", run))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"Collections in database {result.database!r} at {result.uri}:"]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+        cells[1] = row[1].rjust(widths[1])
+        lines.append("  " + "  ".join([*cells, row[4]]))
+    if result.hidden:
+        lines.append(f"  ({result.hidden} of milvus-cluster's own not shown; --all lists them)")
+    return "\n".join(lines)

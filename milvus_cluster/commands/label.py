@@ -183,7 +183,7 @@ def label_collection(
             if relabel is not None and not the_plan.has_labels:
                 raise CollectionError(
                     f"{info.requested!r} has no {label_field!r} labels yet, so there is nothing "
-                    f"to relabel; label it first: milvus-cluster label -c {info.requested}"
+                    f"to relabel; label it first: {milvus.hint(f'label -c {info.requested}')}"
                 )
             if dry_run:
                 return _result(target, params, clock, dry_run=True)

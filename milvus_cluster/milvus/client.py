@@ -31,7 +31,9 @@ from milvus_cluster.milvus.describe import (
 from milvus_cluster.milvus.expressions import key_filter, quoted
 from milvus_cluster.milvus.probe import probe
 from milvus_cluster.milvus.translate import (
+    check_lite_file,
     check_lite_path,
+    command_line,
     connect_error,
     is_lite,
     lite_lock_holder,
@@ -59,12 +61,21 @@ class Milvus:
         self.lite = is_lite(uri)
 
     @classmethod
-    def connect(cls, uri: str, token: str = "", db_name: str = "", timeout: float = 30) -> Milvus:
+    def connect(
+        cls,
+        uri: str,
+        token: str = "",
+        db_name: str = "",
+        timeout: float = 30,
+        create: bool = True,
+    ) -> Milvus:
+        """Connect; `create=False` refuses a Milvus Lite file that does not exist yet
+        (rather than making an empty one)."""
         MilvusClient = pymilvus().MilvusClient
 
         lite = is_lite(uri)
         if lite:
-            check_lite_path(uri)
+            (check_lite_path if create else check_lite_file)(uri)
         # A Milvus Lite file whose server this process has just closed stays locked for
         # a moment while that server stops: a Lite open is tried again before it fails.
         for attempt in range(3 if lite else 1):
@@ -80,6 +91,11 @@ class Milvus:
 
     def close(self) -> None:
         self.client.close()
+
+    def hint(self, command: str) -> str:
+        """`milvus-cluster COMMAND` with this connection's --uri and --db-name (no token),
+        for messages that tell a person what to run next."""
+        return command_line(command, self.uri, self.db_name)
 
     def __enter__(self) -> Milvus:
         return self
@@ -147,6 +163,12 @@ class Milvus:
                 name, filter=filter, output_fields=["count(*)"], consistency_level=STRONG
             )
             return int(rows[0]["count(*)"])
+
+    def row_count(self, name: str) -> int:
+        """Rows as Milvus's statistics count them: no query, so the collection need not
+        be loaded (deleted rows may count until a compaction)."""
+        with self._errors("read the statistics", name):
+            return int(self.client.get_collection_stats(name).get("row_count", 0))
 
     def loaded(self, name: str) -> bool:
         with self._errors("check the load state", name):
