@@ -15,13 +15,14 @@ import click
 
 from milvus_cluster.cli import render
 from milvus_cluster.cli.options import (
+    clustering_choices,
     clustering_options,
     collection_option,
     connection_options,
-    given,
     job_options,
     knn_option,
     label_field_option,
+    noise_choice,
     noise_option,
     reduce_option,
     target_options,
@@ -55,7 +56,7 @@ def run_label(as_json: bool, dry_run: bool, preview: bool = False, **options: An
         min_cluster_size=options.pop("min_cluster_size"),
         min_samples=min_samples,
         k=k,
-        method=options.pop("cluster_selection"),
+        cluster_selection=options.pop("cluster_selection"),
         knn=options.pop("knn"),
         noise=options.pop("noise", "keep"),
         reduce=options.pop("reduction", None),
@@ -277,21 +278,14 @@ def assign(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> Non
     emit(result, as_json, render.assign_text)
 
 
-RELABEL_CHANGES = {
-    "min_cluster_size": "min_cluster_size",
-    "min_samples": "min_samples",
-    "k": "k",
-    "knn": "knn",
-    "method": "cluster_selection",
-    "noise": "noise",
-}
-"""relabel's options that change the last run's parameters: {Parameters field: option}."""
+RELABEL_CHANGES = ("min_cluster_size", "min_samples", "k", "knn", "cluster_selection", "noise")
+"""relabel's options that change the last run's parameters (Parameters' names too)."""
 
 
 @main.command()
 @job_options
-@clustering_options
-@noise_option
+@clustering_choices(defaults=False)
+@noise_choice(defaults=False)
 @click.option(
     "--max-changed",
     type=click.FloatRange(0, 1),
@@ -311,9 +305,8 @@ def relabel(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> No
     change them."""
     from milvus_cluster.commands.relabel import relabel_collection
 
-    changes = given(RELABEL_CHANGES, options)
-    for option in RELABEL_CHANGES.values():
-        options.pop(option)
+    given = {name: options.pop(name) for name in RELABEL_CHANGES}
+    changes = {name: value for name, value in given.items() if value is not None}
     with progress_bars(as_json) as bars:
         result = relabel_collection(
             prob_field=prob_field or None, changes=changes, progress=bars, **options

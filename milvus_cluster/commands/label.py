@@ -244,7 +244,7 @@ def cluster_rows(
             clustered,
             params.min_cluster_size,
             params.min_samples or 0,
-            params.method,
+            params.cluster_selection,
             vectors=points,
         )
         # Scales, the noise policy and centroids stay in the collection's own space,

@@ -72,6 +72,7 @@ class Milvus:
         """Connect; `create=False` refuses a Milvus Lite file that does not exist yet
         (rather than making an empty one)."""
         MilvusClient = pymilvus().MilvusClient
+        without_timestamp_warnings()
 
         lite = is_lite(uri)
         if lite:
@@ -552,6 +553,32 @@ def quiet_logs(verbose: bool) -> None:
     pymilvus()
     for name in ("pymilvus", "pymilvus.milvus_client", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+
+
+class _NoTimestampWarning(logging.Filter):
+    """pymilvus's query and search iterators warn "failed to get mvccTs from milvus
+    server, use client-side ts instead" whenever the server gives them no timestamp
+    (Milvus Lite, every read), and go on correctly with the client's time. Nothing for a
+    user to act on, so it is dropped; everything else pymilvus logs passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+_ITERATOR_LOGGERS = (
+    "pymilvus.client.iterator.query_iterator",
+    "pymilvus.client.iterator.search_iterator",
+)
+
+
+def without_timestamp_warnings() -> None:
+    """Drop pymilvus's timestamp warnings (_NoTimestampWarning) at the loggers that emit
+    them: a filter on pymilvus's own loggers; no level, handler or root logger touched,
+    so the application's logging stays as it configured it."""
+    for name in _ITERATOR_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoTimestampWarning) for f in logger.filters):
+            logger.addFilter(_NoTimestampWarning())
 
 
 def pymilvus() -> ModuleType:
