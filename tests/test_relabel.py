@@ -73,6 +73,11 @@ def test_max_changed_refuses_and_writes_nothing(client, uri):
     shown = show_json(uri, table.name)
     assert shown["clusters"] == catalog
     assert shown["runs"][0]["state"] == "failed" and "--max-changed" in shown["runs"][0]["error"]
+    as_json = run("relabel", "-c", table.name, "--uri", uri, "--max-changed", "0.05", "--json")
+    error = json.loads(as_json.stdout)  # the error is a JSON object, named by its run
+    assert as_json.exit_code == 1 and as_json.stderr == "" and "60 of 600" in error["error"]
+    runs = {r["run_id"]: r for r in show_json(uri, table.name)["runs"]}
+    assert runs[error["run_id"]]["state"] == "failed" and error["time"]
     forced = run("relabel", "-c", table.name, "--uri", uri, "--max-changed", "0.05", "--force")
     assert forced.exit_code == 0, forced.output
     assert read_labels(client, table.name) != labels

@@ -7,7 +7,6 @@ The library is imported inside each command, so that `--help` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ from milvus_cluster.cli.options import (
     text_field_option,
     vector_field_option,
 )
-from milvus_cluster.cli.runtime import emit, progress_bars, reported
+from milvus_cluster.cli.runtime import emit, json_line, progress_bars, reported
 
 if TYPE_CHECKING:
     from milvus_cluster.commands.label import LabelResult
@@ -151,7 +150,7 @@ def rollback(collection: str, as_json: bool, verbose: bool, **connection: str) -
     cleanup = command_line(
         f"cleanup -c {collection} --yes", connection["uri"], connection["db_name"]
     )
-    click.echo(json.dumps(done.as_dict()) if as_json else render.rollback_text(done, cleanup))
+    emit(done, as_json, lambda done: render.rollback_text(done, cleanup))
 
 
 @main.command()
@@ -165,7 +164,7 @@ def cleanup(collection: str, yes: bool, as_json: bool, verbose: bool, **connecti
 
     found = cleanup_collection(collection, drop=yes, **connection)
     if as_json:
-        click.echo(json.dumps({"collections": found, "dropped": yes}))
+        click.echo(json_line({"collections": found, "dropped": yes}))
     else:
         click.echo(render.cleanup_text(collection, found, yes))
 
