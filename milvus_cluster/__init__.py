@@ -37,6 +37,8 @@ _EXPORTS = {
     "WriteError": "milvus_cluster.errors",
     "assign_collection": "milvus_cluster.commands.assign",
     "cleanup_collection": "milvus_cluster.commands.rollback",
+    "export_labels": "milvus_cluster.commands.unlabel",
+    "unlabel_collection": "milvus_cluster.commands.unlabel",
     "list_collections": "milvus_cluster.commands.collections",
     "cluster_graph": "milvus_cluster.core.clustering",
     "cluster_keywords": "milvus_cluster.core.keywords",
@@ -76,6 +78,7 @@ __all__ = [
     "cleanup_collection",
     "cluster_graph",
     "cluster_keywords",
+    "export_labels",
     "ingest_file",
     "label_collection",
     "list_collections",
@@ -84,6 +87,7 @@ __all__ = [
     "relabel_collection",
     "rollback_collection",
     "show_collection",
+    "unlabel_collection",
 ]
 
 
@@ -102,6 +106,7 @@ if TYPE_CHECKING:
     from milvus_cluster.commands.relabel import relabel_collection
     from milvus_cluster.commands.rollback import cleanup_collection, rollback_collection
     from milvus_cluster.commands.show import ShowResult, show_collection
+    from milvus_cluster.commands.unlabel import export_labels, unlabel_collection
     from milvus_cluster.core.clustering import Clustering, cluster_graph
     from milvus_cluster.core.keywords import cluster_keywords
     from milvus_cluster.core.knn import KnnGraph, local_knn

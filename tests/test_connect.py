@@ -27,6 +27,8 @@ READ_ONLY = [
     ["collections"],
     ["label", "-c", "docs"],
     ["assign", "-c", "docs"],
+    ["unlabel", "-c", "docs", "--yes"],
+    ["export", "-c", "docs", "-o", "labels.csv"],
 ]
 
 

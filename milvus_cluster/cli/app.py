@@ -347,3 +347,41 @@ def collections(as_json: bool, verbose: bool, **options: Any) -> None:
     from milvus_cluster.commands.collections import list_collections
 
     emit(list_collections(**options), as_json, render.collections_text)
+
+
+@main.command()
+@collection_option("Collection (or alias) to take the labels from.")
+@click.option("--yes", is_flag=True, help="Do it; without it, only say what would go.")
+@connection_options
+@reported
+def unlabel(collection: str, yes: bool, as_json: bool, verbose: bool, **connection: str) -> None:
+    """Remove what labelling added: the catalog, the label values, emptied markers."""
+    from milvus_cluster.commands.unlabel import unlabel_collection
+
+    emit(unlabel_collection(collection, drop=yes, **connection), as_json, render.unlabel_text)
+
+
+@main.command()
+@collection_option("Labelled collection (or alias) to export.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="File to write: .parquet or .csv (the clusters go to <name>.clusters.<suffix>).",
+)
+@label_field_option
+@click.option(
+    "--prob-field",
+    default="cluster_prob",
+    show_default=True,
+    help="FLOAT field with the membership probability; '' for none.",
+)
+@connection_options
+@reported
+def export(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> None:
+    """Write each row's key, cluster id and probability, and the clusters' keywords, to files."""
+    from milvus_cluster.commands.unlabel import export_labels
+
+    result = export_labels(prob_field=prob_field or None, **options)
+    emit(result, as_json, render.export_text)

@@ -17,7 +17,9 @@ if TYPE_CHECKING:  # the commands' modules load only when a command runs
     from milvus_cluster.commands.label import LabelResult
     from milvus_cluster.commands.plot import MapResult
     from milvus_cluster.commands.show import ShowResult
+    from milvus_cluster.commands.unlabel import Exported
     from milvus_cluster.migration.rollback import Rollback
+    from milvus_cluster.migration.unlabel import Unlabelled
     from milvus_cluster.milvus.capabilities import Capabilities
 
 YES = {True: "yes", False: "no"}
@@ -256,3 +258,27 @@ def collections_text(result: CollectionList) -> str:
     if result.hidden:
         lines.append(f"  ({result.hidden} of milvus-cluster's own not shown; --all lists them)")
     return "\n".join(lines)
+
+
+def unlabel_text(result: Unlabelled) -> str:
+    verb = "Removed" if result.done else "Would remove (run again with --yes)"
+    gone = []
+    if result.catalog:
+        gone.append(f"the catalog {result.catalog!r}")
+    if result.cleared:
+        rows = f" on {result.rows:,} rows" if result.done else ""
+        gone.append(f"the values of {', '.join(result.cleared)}{rows}")
+    if result.properties:
+        gone.append(f"the emptied properties {', '.join(result.properties)}")
+    if not gone:
+        return f"{result.collection!r} carries nothing milvus-cluster added; nothing to remove."
+    lines = [f"{verb} from {result.collection!r}: {'; '.join(gone)}."]
+    lines.extend(f"  kept: {reason}" for reason in result.kept)
+    return "\n".join(lines)
+
+
+def export_text(result: Exported) -> str:
+    return (
+        f"Wrote {result.output} ({result.rows:,} rows: key, cluster id, probability) and "
+        f"{result.clusters_output} ({result.clusters} clusters: id, size, keywords)."
+    )
