@@ -237,7 +237,7 @@ def test_preview_writes_nothing_and_clusters_as_label_does(client, uri):
     before = database_fingerprint(client, uri)
     shown = preview_json(uri, table.name)
     assert database_fingerprint(client, uri) == before
-    assert shown["preview"] and shown["clusters"] == 4 and shown["run_id"] == ""
+    assert shown["preview"] and shown["clusters"] == 4 and shown["catalog"] == ""
     assert {frozenset(words[:3]) for words in shown["keywords"].values()} == TOPIC_WORDS
 
     previewed = label_collection(table.name, uri=uri, parameters=PARAMS, preview=True)

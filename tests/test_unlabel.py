@@ -32,7 +32,8 @@ def test_unlabel_lists_first_then_removes_only_what_labelling_added(client, uri,
     assert set(read_labels(client, table.name).values()) <= set(UNSET)
     assert fingerprint(client, table.name) == rows_before, "the user's fields are untouched"
     properties = client.describe_collection(table.name).get("properties", {})
-    assert not [k for k, v in properties.items() if k.startswith("milvus_cluster.") and not v]
+    emptied = [k for k, v in properties.items() if k.startswith("milvus_cluster.") and not v]
+    assert not emptied or "cannot drop a property" in done.output  # Milvus 2.3
     assert "label it first" in run("show", "-c", table.name, "--uri", uri).output
     if backend == "lite":  # the fields are still milvus-cluster's: a new label writes them
         again = label_collection(table.name, uri=uri, parameters=PARAMS)

@@ -35,7 +35,7 @@ class Unlabelled:
     catalog: str | None  # the catalog dropped (or that would be)
     cleared: list[str]  # label fields whose values were cleared (or would be)
     rows: int  # rows whose label fields were written
-    properties: list[str]  # emptied marker properties removed
+    properties: list[str]  # emptied marker properties removed (or that would be)
     kept: list[str] = field(default_factory=list)  # what stays, and why
     done: bool = False  # False: only listed (no --yes)
 
@@ -56,8 +56,13 @@ def unlabel(milvus: Milvus, info: CollectionInfo, drop: bool) -> Unlabelled:
             _check_unlocked(milvus, info.requested)
         if fields:
             rows = _clear_values(milvus, info, fields)
-        if empty:
-            milvus.drop_properties(info.name, empty)
+        if empty and not milvus.drop_properties(info.name, empty):
+            names = ", ".join(empty)
+            kept.append(
+                f"the emptied properties {names} stay: this server cannot drop a property "
+                "(Milvus 2.3); empty, they read as unset"
+            )
+            empty = []
         if catalog is not None:
             milvus.drop(catalog)
     return Unlabelled(info.requested, catalog, fields, rows, empty, kept, drop)

@@ -474,13 +474,14 @@ class Milvus:
         """Empty our marker properties (Milvus 2.3 cannot drop a property; "" reads as unset)."""
         self.set_properties(name, {key: "" for key in keys})
 
-    def drop_properties(self, name: str, keys: Sequence[str]) -> None:
-        """Remove properties; where the server cannot (Milvus 2.3), empty them."""
+    def drop_properties(self, name: str, keys: Sequence[str]) -> bool:
+        """Remove properties; False where the server cannot (Milvus 2.3 has no such call)."""
         try:
             with self._errors("drop properties of the collection", name):
                 self.client.drop_collection_properties(name, list(keys))
+            return True
         except MilvusClusterError:
-            self.clear_properties(name, keys)
+            return False
 
     def set_properties(self, name: str, properties: dict[str, str]) -> None:
         with self._errors("update the collection's properties", name):
