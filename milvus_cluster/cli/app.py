@@ -23,6 +23,7 @@ from milvus_cluster.cli.options import (
     label_field_option,
     noise_choice,
     noise_option,
+    prob_field_option,
     reduce_option,
     target_options,
     text_field_option,
@@ -371,12 +372,7 @@ def unlabel(collection: str, yes: bool, as_json: bool, verbose: bool, **connecti
     help="File to write: .parquet or .csv (the clusters go to <name>.clusters.<suffix>).",
 )
 @label_field_option
-@click.option(
-    "--prob-field",
-    default="cluster_prob",
-    show_default=True,
-    help="FLOAT field with the membership probability; '' for none.",
-)
+@prob_field_option
 @connection_options
 @reported
 def export(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> None:

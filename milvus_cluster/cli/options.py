@@ -135,6 +135,12 @@ text_field_option = click.option(
     "text/content/…, else the widest]; '' for none.",
 )
 vector_field_option = click.option("--vector-field", default=None, help="Vector field, if several.")
+prob_field_option = click.option(
+    "--prob-field",
+    default="cluster_prob",
+    show_default=True,
+    help="FLOAT field for the membership probability; '' for none.",
+)
 
 job_options = _all(
     click.option(
@@ -145,12 +151,7 @@ job_options = _all(
     ),
     vector_field_option,
     label_field_option,
-    click.option(
-        "--prob-field",
-        default="cluster_prob",
-        show_default=True,
-        help="FLOAT field for the membership probability; '' for none.",
-    ),
+    prob_field_option,
 )
 """-c, --vector-field, --label-field, --prob-field: label, assign, relabel."""
 
