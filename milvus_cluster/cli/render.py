@@ -17,9 +17,8 @@ if TYPE_CHECKING:  # the commands' modules load only when a command runs
     from milvus_cluster.commands.label import LabelResult
     from milvus_cluster.commands.plot import MapResult
     from milvus_cluster.commands.show import ShowResult
-    from milvus_cluster.commands.unlabel import Exported
+    from milvus_cluster.commands.unlabel import Exported, Unlabelled
     from milvus_cluster.migration.rollback import Rollback
-    from milvus_cluster.migration.unlabel import Unlabelled
     from milvus_cluster.milvus.capabilities import Capabilities
 
 YES = {True: "yes", False: "no"}

@@ -1,23 +1,46 @@
 """unlabel and export: take the labels away, or take them out (to Parquet or CSV).
 
-unlabel's work is migration/unlabel.py's; export reads each row's key and labels in one
-pass and the clusters' keywords from the catalog, and writes two files.
+unlabel removes what labelling added: the catalog (`<name>_mc_catalog`, only when its
+marker says it is the catalog of that name), the label values and the emptied markers
+(migration/unlabel.py, which also says what stays and why). Without `drop` it only
+lists. export reads each row's key and labels in one pass, the clusters' keywords from
+the catalog, and writes two files.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from milvus_cluster.commands.connect import connect
-from milvus_cluster.errors import CollectionError, ParameterError
-from milvus_cluster.jobs.catalog import Catalog
-from milvus_cluster.migration.unlabel import Unlabelled, unlabel
+from milvus_cluster.errors import CollectionError, LockHeld, ParameterError
+from milvus_cluster.jobs.catalog import CATALOG_OF, Catalog, catalog_name
+from milvus_cluster.jobs.run import holder_of
+from milvus_cluster.migration.unlabel import (
+    clear_labels,
+    emptied_properties,
+    label_fields,
+    what_stays,
+)
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
 
 FORMATS = (".parquet", ".csv")
+
+
+@dataclass(frozen=True)
+class Unlabelled:
+    collection: str  # the name or alias given
+    catalog: str | None  # the catalog dropped (or that would be)
+    cleared: list[str]  # label fields whose values were cleared (or would be)
+    rows: int  # rows whose label fields were written
+    properties: list[str]  # emptied marker properties removed (or that would be)
+    kept: list[str] = field(default_factory=list)  # what stays, and why
+    done: bool = False  # False: only listed (no --yes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def unlabel_collection(
@@ -29,6 +52,45 @@ def unlabel_collection(
         info = milvus.inspect(collection)
         with milvus.loaded_for_run(info.name):
             return unlabel(milvus, info, drop)
+
+
+def unlabel(milvus: Milvus, info: CollectionInfo, drop: bool) -> Unlabelled:
+    catalog = our_catalog(milvus, info.requested)
+    fields, empty = label_fields(info), emptied_properties(info)
+    kept = what_stays(milvus, info, fields)
+    rows = 0
+    if drop:
+        if catalog is not None:
+            check_unlocked(milvus, info.requested)
+        if fields:
+            rows = clear_labels(milvus, info, fields)
+        if empty and not milvus.drop_properties(info.name, empty):
+            names = ", ".join(empty)
+            kept.append(
+                f"the emptied properties {names} stay: this server cannot drop a property "
+                "(Milvus 2.3); empty, they read as unset"
+            )
+            empty = []
+        if catalog is not None:
+            milvus.drop(catalog)
+    return Unlabelled(info.requested, catalog, fields, rows, empty, kept, drop)
+
+
+def our_catalog(milvus: Milvus, name: str) -> str | None:
+    catalog = catalog_name(name)
+    ours = milvus.has(catalog) and milvus.property(catalog, CATALOG_OF) == name
+    return catalog if ours else None
+
+
+def check_unlocked(milvus: Milvus, name: str) -> None:
+    """A job that holds the lock would write into the catalog being dropped: exit 3."""
+    catalog = Catalog.open(milvus, name)
+    holder = holder_of(catalog) if catalog is not None else None
+    if holder is not None:
+        raise LockHeld(
+            f"{holder.describe()} holds the lock of {name!r}; unlabel did nothing and can "
+            "run once that job has ended."
+        )
 
 
 @dataclass(frozen=True)
