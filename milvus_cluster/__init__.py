@@ -37,6 +37,9 @@ _EXPORTS = {
     "WriteError": "milvus_cluster.errors",
     "assign_collection": "milvus_cluster.commands.assign",
     "cleanup_collection": "milvus_cluster.commands.rollback",
+    "export_labels": "milvus_cluster.commands.unlabel",
+    "unlabel_collection": "milvus_cluster.commands.unlabel",
+    "list_collections": "milvus_cluster.commands.collections",
     "cluster_graph": "milvus_cluster.core.clustering",
     "cluster_keywords": "milvus_cluster.core.keywords",
     "ingest_file": "milvus_cluster.commands.ingest",
@@ -75,13 +78,16 @@ __all__ = [
     "cleanup_collection",
     "cluster_graph",
     "cluster_keywords",
+    "export_labels",
     "ingest_file",
     "label_collection",
+    "list_collections",
     "local_knn",
     "plot_collection",
     "relabel_collection",
     "rollback_collection",
     "show_collection",
+    "unlabel_collection",
 ]
 
 
@@ -93,12 +99,14 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from milvus_cluster.commands.assign import AssignResult, assign_collection
+    from milvus_cluster.commands.collections import list_collections
     from milvus_cluster.commands.ingest import IngestResult, ingest_file
     from milvus_cluster.commands.label import LabelResult, label_collection
     from milvus_cluster.commands.plot import MapResult, plot_collection
     from milvus_cluster.commands.relabel import relabel_collection
     from milvus_cluster.commands.rollback import cleanup_collection, rollback_collection
     from milvus_cluster.commands.show import ShowResult, show_collection
+    from milvus_cluster.commands.unlabel import export_labels, unlabel_collection
     from milvus_cluster.core.clustering import Clustering, cluster_graph
     from milvus_cluster.core.keywords import cluster_keywords
     from milvus_cluster.core.knn import KnnGraph, local_knn

@@ -103,7 +103,7 @@ class Stages:
 
 def run(stages: Stages, truth: np.ndarray, dim: int | None, method: str, size: int) -> dict:
     """One setting; seconds = kNN + UMAP (when reduced) + clustering."""
-    params = Parameters(min_cluster_size=size, method=method).resolved()
+    params = Parameters(min_cluster_size=size, cluster_selection=method).resolved()
     k, min_samples = params.k or 0, params.min_samples or 0
     graph, points, built = stages.graph(k, dim)
     knn = stages.graph(k, None)[2]

@@ -139,8 +139,10 @@ def create_table(
     dynamic: bool = False,
     keys: list[Any] | None = None,
     name: str | None = None,
+    topics: bool = False,
 ) -> Table:
-    """A collection with a key, a vector, a text, an int, a JSON and an array field."""
+    """A collection with a key, a vector, a text, an int, a JSON and an array field.
+    `topics`: each row's title speaks of its true group's topic (TOPICS), for keywords."""
     name = name or unique_name()
     vectors, truth = clustered_vectors(max(n, 1))
     vectors, truth = vectors[:n], truth[:n]
@@ -166,7 +168,7 @@ def create_table(
     for i in range(n):
         row = {
             "vector": vectors[i].tolist(),
-            "title": f"row {i} 'quoted' \"double\"",
+            "title": topic_text(int(truth[i]), i) if topics else f"row {i} 'quoted' \"double\"",
             "group": int(truth[i]),
             "meta": {"i": i, "even": i % 2 == 0},
             "tags": [i % 3, i % 5],
@@ -179,6 +181,50 @@ def create_table(
     ids = client.insert(name, rows)["ids"] if rows else []
     client.flush(name)
     return Table(name, list(ids), vectors, truth)
+
+
+#: The words of each true group's titles (create_table(topics=True)), best first.
+TOPICS = (
+    ("rocket", "orbit", "launch"),
+    ("violin", "orchestra", "concert"),
+    ("league", "goal", "striker"),
+    ("harvest", "wheat", "farmer"),
+)
+
+
+def topic_text(group: int, i: int) -> str:
+    first, second, third = TOPICS[group]
+    return f"The {first} and the {second} today, {third} {i}" + (f" {first}" if i % 2 else "")
+
+
+INDEX_STATUS = ("total_rows", "indexed_rows", "pending_index_rows", "state")
+
+
+def database_fingerprint(client: MilvusClient, uri: str) -> dict[str, Any]:
+    """Everything a command could change in a database, for `changed nothing` tests:
+    every collection's description (schema, properties, indexes), its aliases, and a
+    fingerprint of all its rows (label fields included). On a server, the collections
+    of this process's tests (the other workers' come and go)."""
+    found: dict[str, Any] = {}
+    server = uri.startswith(("http://", "https://", "tcp://"))
+    for name in sorted(client.list_collections()):
+        if server and not ours(name):
+            continue
+        described = client.describe_collection(name)
+        # An index's build progress changes by itself on a server: its definition counts.
+        indexes = [
+            {k: v for k, v in client.describe_index(name, index).items() if k not in INDEX_STATUS}
+            for index in client.list_indexes(name)
+        ]
+        printer = Fingerprinter(leave_out=())
+        printer.add(all_rows(client, name, ["*"]))
+        found[name] = {
+            "description": described,
+            "indexes": indexes,
+            "aliases": sorted(client.list_aliases(collection_name=name).get("aliases", [])),
+            "rows": printer.result(),
+        }
+    return found
 
 
 def create_or_skip(client: MilvusClient, name: str, schema: Any, index: Any, what: str) -> None:

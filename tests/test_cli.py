@@ -51,7 +51,7 @@ def test_label_prints_a_summary_and_json(client, uri, table):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["clusters"] == 4 and report["plan"]["strategy"] == "in-place"
-    assert set(report["seconds"]) == {"inspect", "read", "knn", "cluster", "write"}
+    assert set(report["seconds"]) == {"inspect", "read", "knn", "cluster", "keywords", "write"}
 
 
 @backend_independent
@@ -259,3 +259,13 @@ def test_relabel_and_assign_need_a_labelled_collection(client, uri):
         assert result.exit_code == 1 and "label it first" in result.output, result.output
     result = run("show", "-c", table.name, "--uri", uri)
     assert result.exit_code == 1 and "no catalog" in result.output
+
+
+def test_with_json_an_error_is_a_json_object_with_a_time_and_a_run_id(tmp_path):
+    """So that `--json >> log.jsonl` stays JSON Lines when a run fails."""
+    result = run("assign", "-c", "docs", "--uri", str(tmp_path / "missing.db"), "--json")
+    assert result.exit_code == 1 and result.stderr == ""
+    error = json.loads(result.stdout)
+    assert error["time"] and error["run_id"] and error["exit_code"] == 1
+    assert (error["command"], error["collection"]) == ("assign", "docs")
+    assert "does not exist" in error["error"]

@@ -63,6 +63,8 @@ def test_each_file_kind_with_precomputed_vectors(client, uri, capabilities, tmp_
     result = ingest_file(path, name, uri=uri, vector_column="vec", text_template="{title}")
     assert (result.rows, result.inserted, result.existed, result.dim) == (40, 40, 0, 8)
     assert result.text_field == "title"
+    # vectors of a column may be anything: no topic-model mode; the --uri given is kept
+    assert result.next_command == f"milvus-cluster label -c {name} --uri {uri}"
     types = {f["name"]: f["type"] for f in client.describe_collection(name)["fields"]}
     assert types == {"id": DataType.INT64, "vector": DataType.FLOAT_VECTOR,
                      "title": DataType.VARCHAR, "group": DataType.INT64,
@@ -157,6 +159,7 @@ def test_embeds_texts_with_the_offline_model(client, uri, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert (report["inserted"], report["dim"], report["text_field"]) == (3, 384, "text")
+    assert report["next_command"] == f"milvus-cluster label -c {name} --reduce umap:5 --uri {uri}"
     rows = rows_by_id(client, name)
     assert rows[0]["text"] == "Liverpool win the league\nFootball."
     vectors = np.array([row["vector"] for row in rows])

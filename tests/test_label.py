@@ -3,16 +3,23 @@ lost, ids kept when it runs again."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from helpers import (
     PARAMS,
+    TOPICS,
+    backend_independent,
     create_table,
+    database_fingerprint,
     fingerprint,
     labelled_table,
     our_collections,
     read_labels,
+    run,
     set_label,
+    show_json,
     unique_name,
 )
 from sklearn.metrics import adjusted_rand_score
@@ -208,3 +215,70 @@ def test_a_new_collection_under_an_old_name_numbers_its_clusters_from_zero(clien
     create_table(client, name=table.name)
     result = label_collection(table.name, uri=uri, parameters=PARAMS)
     assert sorted(result.cluster_ids) == [0, 1, 2, 3] and result.drift is None
+
+
+TOPIC_WORDS = {frozenset(words) for words in TOPICS}
+
+
+# -- label --preview ------------------------------------------------------------------
+
+
+def preview_json(uri: str, name: str, *options: str) -> dict:
+    result = run("label", "-c", name, "--uri", uri, "--preview", "--json",
+                 "--min-cluster-size", "20", "--min-samples", "5", *options)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_preview_writes_nothing_and_clusters_as_label_does(client, uri):
+    """Before the first label and after it: the whole database is unchanged (no field,
+    copy, catalog, run row, lock or id), and the labels a preview finds are the ones
+    that label then writes."""
+    table = create_table(client, topics=True)
+    before = database_fingerprint(client, uri)
+    shown = preview_json(uri, table.name)
+    assert database_fingerprint(client, uri) == before
+    assert shown["preview"] and shown["clusters"] == 4 and shown["catalog"] == ""
+    assert {frozenset(words[:3]) for words in shown["keywords"].values()} == TOPIC_WORDS
+
+    previewed = label_collection(table.name, uri=uri, parameters=PARAMS, preview=True)
+    done = label_collection(table.name, uri=uri, parameters=PARAMS)
+    assert previewed.labels() == done.labels() == read_labels(client, table.name)
+    shown = show_json(uri, table.name)  # the keywords reached the catalog
+    assert {frozenset(c["keywords"][:3]) for c in shown["clusters"]} == TOPIC_WORDS
+
+    labelled = database_fingerprint(client, uri)
+    again = preview_json(uri, table.name)
+    assert database_fingerprint(client, uri) == labelled  # the catalog and its ids too
+    assert again["cluster_ids"] == done.cluster_ids and again["drift"]["changed"] == 0
+
+
+def test_preview_and_dry_run_exclude_each_other(tmp_path):
+    result = run("label", "-c", "any", "--uri", str(tmp_path / "m.db"), "--preview", "--dry-run")
+    assert result.exit_code == 2 and "--preview" in result.output
+
+
+@backend_independent
+def test_little_found_warns_on_stderr_with_the_parameter_to_change(client, uri):
+    rng = np.random.default_rng(0)
+    table = create_table(client, n=200)
+    noise = [{"id": pk, "vector": rng.uniform(-1, 1, 24).tolist(), "title": "", "group": 0,
+              "meta": {}, "tags": []} for pk in table.pks]  # fmt: skip
+    client.upsert(table.name, noise)
+    client.flush(table.name)
+    result = run("label", "-c", table.name, "--uri", uri, "--preview")
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.stderr and "--min-cluster-size" in result.stderr
+    assert "warning" not in result.stdout
+    as_json = run("label", "-c", table.name, "--uri", uri, "--preview", "--json")
+    assert as_json.stderr == "" and json.loads(as_json.stdout)["warnings"]
+
+
+# -- keywords (a text field) -----------------------------------------------------------------------
+
+
+@backend_independent  # with keywords: test_preview_writes_nothing_and_clusters_as_label_does
+def test_no_keywords_with_an_empty_text_field(client, uri):
+    table = create_table(client, topics=True)
+    label_collection(table.name, uri=uri, parameters=PARAMS, text_field="")
+    assert all(not c["keywords"] for c in show_json(uri, table.name)["clusters"])

@@ -119,9 +119,11 @@ def test_two_relabels_at_once_one_exits_3_naming_the_other(client, uri, backend,
     assert [code for code, _, _ in outcomes] == [0, 3], outcomes
     done, skipped = outcomes
     assert json.loads(done[1])["drift"]["changed"] == 0
-    assert skipped[1] == ""  # stdout empty: a scheduler reads the exit code
-    line = skipped[2].strip()
-    assert len(line.splitlines()) == 1 and "relabel" in line and "pid" in line, line
+    # --json: the skip is one JSON object on stdout (a JSON Lines log stays JSON), stderr empty
+    assert skipped[2] == "" and len(skipped[1].strip().splitlines()) == 1, skipped
+    error = json.loads(skipped[1])
+    assert error["exit_code"] == 3 and error["time"] and error["run_id"]
+    assert "relabel" in error["error"] and "pid" in error["error"], error
 
 
 def lock_row(uri: str, name: str, **holder) -> None:

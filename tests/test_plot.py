@@ -148,6 +148,7 @@ def test_plot_needs_labels(client, uri, tmp_path):
     result = CliRunner().invoke(main, ["plot", "-c", table.name, "--uri", uri,
                                        "-o", str(tmp_path / "x.html")])  # fmt: skip
     assert result.exit_code == 1 and "label it first" in result.output
+    assert f"(milvus-cluster label -c {table.name} --uri {uri})" in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 

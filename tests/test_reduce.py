@@ -28,7 +28,7 @@ def test_parse_reduction(spec, expected):
 
 @pytest.mark.parametrize("spec", ["pca:5", "umap:", "umap:x", "umap:0", "umap:101", "umap:-1"])
 def test_parse_reduction_refuses(spec):
-    with pytest.raises(ParameterError, match="--reduce"):
+    with pytest.raises(ParameterError, match="reduce"):
         parse_reduction(spec)
 
 

@@ -10,6 +10,7 @@ from helpers import (
     all_rows,
     assert_show_matches,
     backend_independent,
+    database_fingerprint,
     insert_new_rows,
     labelled_table,
     move_rows,
@@ -73,6 +74,11 @@ def test_max_changed_refuses_and_writes_nothing(client, uri):
     shown = show_json(uri, table.name)
     assert shown["clusters"] == catalog
     assert shown["runs"][0]["state"] == "failed" and "--max-changed" in shown["runs"][0]["error"]
+    as_json = run("relabel", "-c", table.name, "--uri", uri, "--max-changed", "0.05", "--json")
+    error = json.loads(as_json.stdout)  # the error is a JSON object, named by its run
+    assert as_json.exit_code == 1 and as_json.stderr == "" and "60 of 600" in error["error"]
+    runs = {r["run_id"]: r for r in show_json(uri, table.name)["runs"]}
+    assert runs[error["run_id"]]["state"] == "failed" and error["time"]
     forced = run("relabel", "-c", table.name, "--uri", uri, "--max-changed", "0.05", "--force")
     assert forced.exit_code == 0, forced.output
     assert read_labels(client, table.name) != labels
@@ -113,3 +119,15 @@ def test_noise_assign_lowers_the_noise_and_marks_those_rows(client, uri):
     assert len(joined) == report["noise_before"] - report["noise"]
     text = run("relabel", "-c", name, "--uri", uri, "--noise", "assign")
     assert "before --noise assign" in text.output
+
+
+@backend_independent  # the preview's own logic is label's (test_label.py)
+def test_relabel_preview_reports_the_drift_and_writes_nothing(client, uri):
+    table = labelled_table(client, uri)
+    move_rows(client, table, source=2, target=3, count=60)
+    before = database_fingerprint(client, uri)
+    result = run("relabel", "-c", table.name, "--uri", uri, "--preview", "--json")
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert shown["preview"] and shown["drift"]["changed"] == 60
+    assert database_fingerprint(client, uri) == before

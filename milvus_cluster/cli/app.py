@@ -7,7 +7,6 @@ The library is imported inside each command, so that `--help` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -15,20 +14,22 @@ import click
 
 from milvus_cluster.cli import render
 from milvus_cluster.cli.options import (
+    clustering_choices,
     clustering_options,
     collection_option,
     connection_options,
-    given,
     job_options,
     knn_option,
     label_field_option,
+    noise_choice,
     noise_option,
+    prob_field_option,
     reduce_option,
     target_options,
     text_field_option,
     vector_field_option,
 )
-from milvus_cluster.cli.runtime import emit, progress_bars, reported
+from milvus_cluster.cli.runtime import emit, json_line, progress_bars, reported
 
 if TYPE_CHECKING:
     from milvus_cluster.commands.label import LabelResult
@@ -40,7 +41,7 @@ def main() -> None:
     """Cluster a Milvus collection with HDBSCAN and write the labels back into it."""
 
 
-def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
+def run_label(as_json: bool, dry_run: bool, preview: bool = False, **options: Any) -> LabelResult:
     """label_collection from the parsed options, with progress bars unless --json."""
     from milvus_cluster.commands.label import label_collection
     from milvus_cluster.core.parameters import Parameters
@@ -55,21 +56,40 @@ def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
         min_cluster_size=options.pop("min_cluster_size"),
         min_samples=min_samples,
         k=k,
-        method=options.pop("cluster_selection"),
+        cluster_selection=options.pop("cluster_selection"),
         knn=options.pop("knn"),
         noise=options.pop("noise", "keep"),
         reduce=options.pop("reduction", None),
     )
     options.pop("verbose", None)
     options["prob_field"] = options["prob_field"] or None
+    if dry_run and preview:
+        raise click.UsageError("--dry-run and --preview exclude each other; give one.")
     with progress_bars(as_json or dry_run) as bars:
         return label_collection(
             options.pop("collection"),
             parameters=parameters,
             dry_run=dry_run,
+            preview=preview,
             progress=bars,
             **options,
         )
+
+
+def emit_label(result: LabelResult, as_json: bool) -> None:
+    """A label or relabel result; its warnings (little found) on stderr, or in the JSON."""
+    emit(result, as_json, render.label_text)
+    if not as_json:
+        for warning in result.warnings:
+            click.echo(warning, err=True)
+
+
+preview_option = click.option(
+    "--preview",
+    is_flag=True,
+    help="Read and cluster exactly as a run would, print the clusters (and their "
+    "keywords), and write nothing.",
+)
 
 
 @main.command()
@@ -77,12 +97,14 @@ def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
 @clustering_options
 @noise_option
 @reduce_option
-@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@text_field_option
+@preview_option
+@click.option("--dry-run", is_flag=True, help="Print the migration plan and change nothing.")
 @connection_options
 @reported
 def label(as_json: bool, dry_run: bool, **options: Any) -> None:
     """Cluster a collection and write cluster_id (and cluster_prob) on every row."""
-    emit(run_label(as_json, dry_run, **options), as_json, render.label_text)
+    emit_label(run_label(as_json, dry_run, **options), as_json)
 
 
 @main.command()
@@ -123,9 +145,13 @@ def demo(uri: str, as_json: bool, verbose: bool) -> None:
 def rollback(collection: str, as_json: bool, verbose: bool, **connection: str) -> None:
     """Switch a collection labelled through a copy back to the collection it was copied from."""
     from milvus_cluster.commands.rollback import rollback_collection
+    from milvus_cluster.milvus.translate import command_line
 
     done = rollback_collection(collection, **connection)
-    click.echo(json.dumps(done.as_dict()) if as_json else render.rollback_text(done))
+    cleanup = command_line(
+        f"cleanup -c {collection} --yes", connection["uri"], connection["db_name"]
+    )
+    emit(done, as_json, lambda done: render.rollback_text(done, cleanup))
 
 
 @main.command()
@@ -151,7 +177,7 @@ def cleanup(
 
     found = cleanup_collection(collection, drop=yes, discard_changes=discard_changes, **connection)
     if as_json:
-        click.echo(json.dumps({"collections": found, "dropped": yes}))
+        click.echo(json_line({"collections": found, "dropped": yes}))
     else:
         click.echo(render.cleanup_text(collection, found, yes))
 
@@ -264,21 +290,14 @@ def assign(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> Non
     emit(result, as_json, render.assign_text)
 
 
-RELABEL_CHANGES = {
-    "min_cluster_size": "min_cluster_size",
-    "min_samples": "min_samples",
-    "k": "k",
-    "knn": "knn",
-    "method": "cluster_selection",
-    "noise": "noise",
-}
-"""relabel's options that change the last run's parameters: {Parameters field: option}."""
+RELABEL_CHANGES = ("min_cluster_size", "min_samples", "k", "knn", "cluster_selection", "noise")
+"""relabel's options that change the last run's parameters (Parameters' names too)."""
 
 
 @main.command()
 @job_options
-@clustering_options
-@noise_option
+@clustering_choices(defaults=False)
+@noise_choice(defaults=False)
 @click.option(
     "--max-changed",
     type=click.FloatRange(0, 1),
@@ -287,6 +306,8 @@ RELABEL_CHANGES = {
     help="Refuse to write (exit 1) if more than this share of rows would change label.",
 )
 @click.option("--force", is_flag=True, help="Write even beyond --max-changed.")
+@text_field_option
+@preview_option
 @connection_options
 @reported
 def relabel(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> None:
@@ -296,14 +317,13 @@ def relabel(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> No
     change them."""
     from milvus_cluster.commands.relabel import relabel_collection
 
-    changes = given(RELABEL_CHANGES, options)
-    for option in RELABEL_CHANGES.values():
-        options.pop(option)
+    given = {name: options.pop(name) for name in RELABEL_CHANGES}
+    changes = {name: value for name, value in given.items() if value is not None}
     with progress_bars(as_json) as bars:
         result = relabel_collection(
             prob_field=prob_field or None, changes=changes, progress=bars, **options
         )
-    emit(result, as_json, render.label_text)
+    emit_label(result, as_json)
 
 
 @main.command()
@@ -324,3 +344,52 @@ def show(as_json: bool, verbose: bool, **options: Any) -> None:
     from milvus_cluster.commands.show import show_collection
 
     emit(show_collection(**options), as_json, render.show_text)
+
+
+@main.command()
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Also list milvus-cluster's own collections (catalogs, backups, copies).",
+)
+@connection_options
+@reported
+def collections(as_json: bool, verbose: bool, **options: Any) -> None:
+    """The collections: rows, vector fields and metrics, label field, last run and its state."""
+    from milvus_cluster.commands.collections import list_collections
+
+    emit(list_collections(**options), as_json, render.collections_text)
+
+
+@main.command()
+@collection_option("Collection (or alias) to take the labels from.")
+@click.option("--yes", is_flag=True, help="Do it; without it, only say what would go.")
+@connection_options
+@reported
+def unlabel(collection: str, yes: bool, as_json: bool, verbose: bool, **connection: str) -> None:
+    """Remove what labelling added: the catalog, the label values, emptied markers."""
+    from milvus_cluster.commands.unlabel import unlabel_collection
+
+    emit(unlabel_collection(collection, drop=yes, **connection), as_json, render.unlabel_text)
+
+
+@main.command()
+@collection_option("Labelled collection (or alias) to export.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="File to write: .parquet or .csv (the clusters go to <name>.clusters.<suffix>).",
+)
+@label_field_option
+@prob_field_option
+@connection_options
+@reported
+def export(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> None:
+    """Write each row's key, cluster id and probability, and the clusters' keywords, to files."""
+    from milvus_cluster.commands.unlabel import export_labels
+
+    result = export_labels(prob_field=prob_field or None, **options)
+    emit(result, as_json, render.export_text)

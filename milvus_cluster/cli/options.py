@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -54,53 +54,73 @@ connection_options = _all(
 )
 """--uri, --token, --db-name (with MILVUS_* environment variables), --json, -v."""
 
-knn_option = click.option(
-    "--knn",
-    type=click.Choice(["auto", "milvus", "local"]),
-    default="auto",
-    show_default=True,
-    help="Build the graph with Milvus search, or locally (faiss) over the vectors read; "
-    "auto: local on Milvus Lite, Milvus on a server.",
-)
+LAST_RUN = "[default: the last label's or relabel's]"
 
-clustering_options = _all(
-    click.option(
-        "--min-cluster-size",
-        default=10,
-        show_default=True,
-        type=click.IntRange(2),
-        help="Smallest group of rows that counts as a cluster.",
-    ),
-    click.option(
-        "--min-samples",
-        type=click.IntRange(1),
-        default=None,
-        help="Density smoothing: neighbours that make a row a core row "
-        "[default: min(min-cluster-size, 16)].",
-    ),
-    click.option(
-        "--k",
-        type=click.IntRange(1, 1024),
-        default=None,
-        help="Neighbours per row in the kNN graph [default: max(2·min-samples, 16)].",
-    ),
-    knn_option,
-    click.option(
-        "--cluster-selection",
-        type=click.Choice(["eom", "leaf"]),
-        default="eom",
-        show_default=True,
-        help="HDBSCAN's cluster selection method.",
-    ),
-)
 
-noise_option = click.option(
-    "--noise",
-    type=click.Choice(["keep", "assign"]),
-    default="keep",
-    show_default=True,
-    help="assign: noise rows close enough to a cluster join it (cluster_prob 0).",
-)
+def knn_choice(defaults: bool = True) -> Decorator:
+    return click.option(
+        "--knn",
+        type=click.Choice(["auto", "milvus", "local"]),
+        default="auto" if defaults else None,
+        show_default=defaults,
+        help="Build the graph with Milvus search, or locally (faiss) over the vectors read; "
+        "auto: local on Milvus Lite, Milvus on a server." + ("" if defaults else f" {LAST_RUN}"),
+    )
+
+
+knn_option = knn_choice()
+
+
+def clustering_choices(defaults: bool = True) -> Decorator:
+    """--min-cluster-size, --min-samples, --k, --knn, --cluster-selection; without
+    `defaults` (relabel: the last run's values are the defaults) each is None unless given."""
+    last = "" if defaults else f" {LAST_RUN}"
+    return _all(
+        click.option(
+            "--min-cluster-size",
+            default=10 if defaults else None,
+            show_default=defaults,
+            type=click.IntRange(2),
+            help="Smallest group of rows that counts as a cluster." + last,
+        ),
+        click.option(
+            "--min-samples",
+            type=click.IntRange(1),
+            default=None,
+            help="Density smoothing: neighbours that make a row a core row "
+            + ("[default: min(min-cluster-size, 16)]." if defaults else LAST_RUN),
+        ),
+        click.option(
+            "--k",
+            type=click.IntRange(1, 1024),
+            default=None,
+            help="Neighbours per row in the kNN graph "
+            + ("[default: max(2·min-samples, 16)]." if defaults else LAST_RUN),
+        ),
+        knn_choice(defaults),
+        click.option(
+            "--cluster-selection",
+            type=click.Choice(["eom", "leaf"]),
+            default="eom" if defaults else None,
+            show_default=defaults,
+            help="HDBSCAN's cluster selection method." + last,
+        ),
+    )
+
+
+def noise_choice(defaults: bool = True) -> Decorator:
+    return click.option(
+        "--noise",
+        type=click.Choice(["keep", "assign"]),
+        default="keep" if defaults else None,
+        show_default=defaults,
+        help="assign: noise rows close enough to a cluster join it (cluster_prob 0)."
+        + ("" if defaults else f" {LAST_RUN}"),
+    )
+
+
+clustering_options = clustering_choices()
+noise_option = noise_choice()
 
 label_field_option = click.option(
     "--label-field",
@@ -115,6 +135,12 @@ text_field_option = click.option(
     "text/content/…, else the widest]; '' for none.",
 )
 vector_field_option = click.option("--vector-field", default=None, help="Vector field, if several.")
+prob_field_option = click.option(
+    "--prob-field",
+    default="cluster_prob",
+    show_default=True,
+    help="FLOAT field for the membership probability; '' for none.",
+)
 
 job_options = _all(
     click.option(
@@ -125,12 +151,7 @@ job_options = _all(
     ),
     vector_field_option,
     label_field_option,
-    click.option(
-        "--prob-field",
-        default="cluster_prob",
-        show_default=True,
-        help="FLOAT field for the membership probability; '' for none.",
-    ),
+    prob_field_option,
 )
 """-c, --vector-field, --label-field, --prob-field: label, assign, relabel."""
 
@@ -176,14 +197,3 @@ reduce_option = click.option(
 
 def collection_option(help: str) -> Decorator:
     return click.option("-c", "--collection", required=True, help=help)
-
-
-def given(names: dict[str, str], values: dict[str, Any]) -> dict[str, Any]:
-    """The values of the options the user gave (not left at their defaults), under the
-    library's names: {library name: option name}."""
-    context = click.get_current_context()
-    return {
-        name: values[option]
-        for name, option in names.items()
-        if context.get_parameter_source(option) != click.core.ParameterSource.DEFAULT
-    }

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the commands' modules load only when a command runs
     from milvus_cluster.commands.assign import AssignResult
+    from milvus_cluster.commands.collections import CollectionList
     from milvus_cluster.commands.demo import DemoReport
     from milvus_cluster.commands.ingest import IngestResult
     from milvus_cluster.commands.label import LabelResult
     from milvus_cluster.commands.plot import MapResult
     from milvus_cluster.commands.show import ShowResult
+    from milvus_cluster.commands.unlabel import Exported, Unlabelled
     from milvus_cluster.migration.rollback import Rollback
     from milvus_cluster.milvus.capabilities import Capabilities
 
@@ -25,6 +27,8 @@ YES = {True: "yes", False: "no"}
 def label_text(result: LabelResult) -> str:
     if result.dry_run:
         return "Dry run: nothing was changed. The plan:\n" + result.plan.describe()
+    if result.preview:
+        return preview_text(result)
     return label_summary(result)
 
 
@@ -49,14 +53,42 @@ def capabilities_lines(capabilities: Capabilities) -> list[str]:
 
 
 def label_summary(result: LabelResult) -> str:
+    verb = "Relabelled" if result.drift else "Labelled"
+    lines = [
+        f"{verb} {result.rows:,} rows of {result.requested!r} with {result.plan.label_field!r}.",
+        *clustering_lines(result),
+    ]
+    if result.plan.strategy == "shadow":
+        lines.append(f"  backup:   {result.plan.backup!r} (the collection as it was)")
+    lines.extend(job_lines(result.run_id, result.catalog, result.took_over))
+    if result.cluster_ids:
+        largest_filter = f'filter="{result.plan.label_field} == {result.cluster_ids[0]}"'
+        lines.append(f"  filter:   {largest_filter} (the largest cluster)")
+    return "\n".join(lines)
+
+
+def preview_text(result: LabelResult) -> str:
+    """What `label --preview` found: the clustering a run would write, and its names."""
+    lines = [
+        f"Preview of {result.requested!r}: {result.rows:,} rows clustered; nothing was written.",
+        *clustering_lines(result),
+    ]
+    if result.keywords:
+        lines.append(f"  largest clusters (keywords from {result.text_field!r}):")
+        for cluster, size in list(zip(result.cluster_ids, result.sizes))[:10]:
+            words = ", ".join(result.keywords.get(cluster, [])[:6])
+            lines.append(f"    {cluster:>5}  {size:>8,}  {words}")
+    return "\n".join(lines)
+
+
+def clustering_lines(result: LabelResult) -> list[str]:
+    """Clusters, noise, how, and the seconds: what a run and a preview both report."""
     p = result.parameters
     largest = ", ".join(f"{size:,}" for size in result.sizes[:8])
     more = f" and {len(result.sizes) - 8} more" if len(result.sizes) > 8 else ""
     stages = ", ".join(f"{stage} {s:.1f}" for stage, s in result.seconds.items())
     total = sum(result.seconds.values())
-    verb = "Relabelled" if result.drift else "Labelled"
     lines = [
-        f"{verb} {result.rows:,} rows of {result.requested!r} with {result.plan.label_field!r}.",
         f"  clusters: {result.clusters}  (sizes {largest or 'none'}{more})",
         f"  noise:    {result.noise:,} rows ({100 * result.noise_share:.1f} %), label -1"
         + noise_before(result),
@@ -65,18 +97,16 @@ def label_summary(result: LabelResult) -> str:
     ]
     if p.reduce is not None:
         lines.append(f"  reduced:  UMAP to {p.reduce.dim} dimensions before clustering")
-    if result.plan.strategy == "shadow":
-        lines.append(f"  backup:   {result.plan.backup!r} (the collection as it was)")
     if result.pieces > 1:
-        lines.append(f"  note:     the kNN graph was in {result.pieces} pieces; they were joined")
+        lines.append(
+            f"  note:     the kNN graph was in {result.pieces} pieces (groups of rows with no "
+            "neighbour in another group); they were joined by their closest rows, so every "
+            "row could be clustered"
+        )
     if result.drift:
         lines.append(f"  drift:    {result.drift.describe()}")
     lines.append(f"  seconds:  {stages} (total {total:.1f})")
-    lines.extend(job_lines(result.run_id, result.catalog, result.took_over))
-    if result.cluster_ids:
-        largest_filter = f'filter="{result.plan.label_field} == {result.cluster_ids[0]}"'
-        lines.append(f"  filter:   {largest_filter} (the largest cluster)")
-    return "\n".join(lines)
+    return lines
 
 
 def noise_before(result: LabelResult) -> str:
@@ -106,7 +136,7 @@ def demo_text(report: DemoReport) -> str:
     )
 
 
-def rollback_text(done: Rollback) -> str:
+def rollback_text(done: Rollback, cleanup_command: str) -> str:
     carried = (
         f" {done.carried_over:,} rows the application wrote since the label were carried back."
         if done.carried_over
@@ -114,7 +144,7 @@ def rollback_text(done: Rollback) -> str:
     )
     return (
         f"{done.collection!r} is {done.restored!r} again; the labelled copy is kept as "
-        f"{done.set_aside!r} until `milvus-cluster cleanup -c {done.collection} --yes`.{carried}"
+        f"{done.set_aside!r} until `{cleanup_command}`.{carried}"
     )
 
 
@@ -148,7 +178,7 @@ def ingest_text(result: IngestResult) -> str:
             f"were there already; {result.rows:,} in the file), vectors: {result.vectors}, "
             f"{result.dim} dimensions, HNSW COSINE, in {result.seconds:.1f} s.",
             f"  fields: {fields}",
-            f"  next:   milvus-cluster label -c {result.collection} --reduce umap:5",
+            f"  next:   {result.next_command}",
         ]
     )
 
@@ -172,7 +202,7 @@ def assign_text(result: AssignResult) -> str:
 def show_text(result: ShowResult) -> str:
     """`show`'s text: a header, one block per cluster, the recent runs, the lock."""
     share = 100 * result.noise / result.rows if result.rows else 0.0
-    waiting = " (milvus-cluster assign gives them one)" if result.unlabelled else ""
+    waiting = f" ({result.assign_command} gives them one)" if result.unlabelled else ""
     lines = [
         f"{result.collection!r}: {len(result.clusters)} clusters in {result.rows:,} rows "
         f"(catalog {result.catalog!r})",
@@ -205,3 +235,49 @@ def show_text(result: ShowResult) -> str:
 def shorten(text: str, width: int = 70) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def collections_text(result: CollectionList) -> str:
+    """One line a collection: name, rows, vectors, label field, last run."""
+    if not result.collections:
+        return f"No collections in database {result.database!r} at {result.uri}."
+    rows = [("name", "rows", "vectors", "label field", "last run")]
+    for c in result.collections:
+        name = c.name + (f" ({c.kind})" if c.kind != "collection" else "")
+        name += f" [aliases: {', '.join(c.aliases)}]" if c.aliases else ""
+        vectors = ", ".join(f"{f} {m or 'no index'}" for f, m in c.vectors.items()) or "none"
+        run = f"{c.last_run} {c.state} {c.finished[:19]}Z" if c.last_run else "never labelled"
+        rows.append((name, f"{c.rows:,}", vectors, c.label_field or "-", run))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"Collections in database {result.database!r} at {result.uri}:"]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths)]
+        cells[1] = row[1].rjust(widths[1])
+        lines.append("  " + "  ".join([*cells, row[4]]))
+    if result.hidden:
+        lines.append(f"  ({result.hidden} of milvus-cluster's own not shown; --all lists them)")
+    return "\n".join(lines)
+
+
+def unlabel_text(result: Unlabelled) -> str:
+    verb = "Removed" if result.done else "Would remove (run again with --yes)"
+    gone = []
+    if result.catalog:
+        gone.append(f"the catalog {result.catalog!r}")
+    if result.cleared:
+        rows = f" on {result.rows:,} rows" if result.done else ""
+        gone.append(f"the values of {', '.join(result.cleared)}{rows}")
+    if result.properties:
+        gone.append(f"the emptied properties {', '.join(result.properties)}")
+    if not gone:
+        return f"{result.collection!r} carries nothing milvus-cluster added; nothing to remove."
+    lines = [f"{verb} from {result.collection!r}: {'; '.join(gone)}."]
+    lines.extend(f"  kept: {reason}" for reason in result.kept)
+    return "\n".join(lines)
+
+
+def export_text(result: Exported) -> str:
+    return (
+        f"Wrote {result.output} ({result.rows:,} rows: key, cluster id, probability) and "
+        f"{result.clusters_output} ({result.clusters} clusters: id, size, keywords)."
+    )

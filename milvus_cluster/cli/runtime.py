@@ -1,5 +1,11 @@
 """What every command shares at run time: errors as one line and an exit code, progress
-bars on stderr, SIGTERM as an error, and output as text or one JSON object."""
+bars on stderr, SIGTERM as an error, and output as text or one JSON object.
+
+With --json every outcome is one JSON object on stdout, errors included, and each
+object opens with `time` (UTC) and `run_id`: the run's row in the catalog where the
+command made one, else an id of this invocation alone (a log line can always be
+named). So `--json >> log.jsonl` makes a JSON Lines file and nothing else.
+"""
 
 from __future__ import annotations
 
@@ -57,8 +63,16 @@ def progress_bars(as_json: bool) -> Iterator[Bars]:
 
 
 def emit(result: Any, as_json: bool, text: Callable[[Any], str]) -> None:
-    """The result as one JSON object (its as_dict()), or as `text` renders it."""
-    click.echo(json.dumps(result.as_dict()) if as_json else text(result))
+    """The result as one JSON object (its as_dict(), stamped), or as `text` renders it."""
+    click.echo(json_line(result.as_dict()) if as_json else text(result))
+
+
+def json_line(values: dict[str, Any]) -> str:
+    """One JSON object that opens with `time` and `run_id` (see the module)."""
+    from milvus_cluster.jobs.catalog import new_run_id, now
+
+    stamp = {"time": now(), "run_id": values.get("run_id") or new_run_id()}
+    return json.dumps(stamp | {k: v for k, v in values.items() if k not in stamp})
 
 
 def reported(command: Callable) -> Callable:
@@ -72,17 +86,36 @@ def reported(command: Callable) -> Callable:
         token = kwargs.get("token") or ""
         quiet_logs(bool(kwargs.get("verbose")))
         try:
-            with sigterm_as_error():
-                return command(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except Exception as error:
-            if kwargs.get("verbose"):
-                traceback.print_exc()
-            failure = Skipped if isinstance(error, LockHeld) else click.ClickException
-            raise failure(_message(error, token)) from None
+            try:
+                with sigterm_as_error():
+                    return command(*args, **kwargs)
+            except click.ClickException:
+                raise
+            except Exception as error:
+                if kwargs.get("verbose"):
+                    traceback.print_exc()
+                failure = Skipped if isinstance(error, LockHeld) else click.ClickException
+                raise failure(_message(error, token)) from error
+        except click.ClickException as failure:
+            if not kwargs.get("as_json"):
+                raise failure.with_traceback(None) from None
+            click.echo(json_line(_error_object(failure, kwargs)))
+            raise click.exceptions.Exit(failure.exit_code) from None
 
     return wrapper
+
+
+def _error_object(failure: click.ClickException, options: dict[str, Any]) -> dict[str, Any]:
+    """An error as --json prints it; `run_id` is the failed run's, if it had begun."""
+    context = click.get_current_context(silent=True)
+    cause = failure.__cause__
+    return {
+        "run_id": getattr(cause, "run_id", ""),
+        "command": context.info_name if context else "",
+        "collection": options.get("collection"),
+        "error": failure.format_message(),
+        "exit_code": failure.exit_code,
+    }
 
 
 def _message(error: Exception, token: str) -> str:

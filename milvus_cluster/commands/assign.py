@@ -102,7 +102,8 @@ def assign_collection(
             with clock.timed("inspect"):
                 info = milvus.inspect(collection, vector_field, count=True)
                 the_plan = labelled_plan(milvus, info, label_field, prob_field)
-                model = model_of(Catalog.open(milvus, info.requested), info.requested)
+                catalog = Catalog.open(milvus, info.requested)
+                model = model_of(catalog, info.requested, milvus.hint(f"label -c {info.requested}"))
                 waiting = info.rows - milvus.count(info.name, labelled(label_field))
             if waiting == 0:
                 return AssignResult(info.name, info.requested, 0, 0, 0, seconds=clock.seconds)
@@ -202,18 +203,19 @@ def labelled_plan(
     if not the_plan.has_labels:
         raise CollectionError(
             f"{info.requested!r} has no {label_field!r} field yet, so there are no clusters to "
-            f"assign rows to; label it first: milvus-cluster label -c {info.requested}"
+            f"assign rows to; label it first: {milvus.hint(f'label -c {info.requested}')}"
         )
     return the_plan
 
 
-def model_of(catalog: Catalog | None, collection: str) -> Model:
-    """Scales from the catalog's clusters, k from their labelling run."""
+def model_of(catalog: Catalog | None, collection: str, label_hint: str) -> Model:
+    """Scales from the catalog's clusters, k from their labelling run; `label_hint` is
+    the command that labels the collection, for the refusal."""
     clusters = catalog.clusters() if catalog is not None else []
     if not clusters:
         raise CollectionError(
             f"{collection!r} has no clusters in its catalog, so new rows have nothing to join; "
-            f"label it first: milvus-cluster label -c {collection}"
+            f"label it first: {label_hint}"
         )
     scales = np.full(max(c.cluster_id for c in clusters) + 1, np.nan)
     for cluster in clusters:

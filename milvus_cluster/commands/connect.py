@@ -14,11 +14,13 @@ from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.translate import is_lite
 
 
-def connect(uri: str, token: str = "", db_name: str = "") -> Milvus:
+def connect(uri: str, token: str = "", db_name: str = "", create: bool = False) -> Milvus:
     """Milvus.connect, where a Lite file held by another milvus-cluster job is LockHeld.
-    The result is a context manager that closes the connection."""
+    The result is a context manager that closes the connection. A Milvus Lite file must
+    exist already, unless `create` (ingest, demo): every other command needs a collection
+    in it, and opening a missing file would leave an empty one behind."""
     try:
-        return Milvus.connect(uri, token, db_name)
+        return Milvus.connect(uri, token, db_name, create=create)
     except ConnectionFailed:
         job = lite_job_holding(uri) if is_lite(uri) else None
         if job is None:

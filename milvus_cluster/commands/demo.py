@@ -74,7 +74,7 @@ def create_digits_collection(milvus: Milvus) -> None:
 
 
 def run_demo(uri: str = "./milvus.db", progress: StageProgress | None = None) -> DemoReport:
-    with connect(uri) as milvus:
+    with connect(uri, create=True) as milvus:
         create_digits_collection(milvus)
     result = label_collection(COLLECTION, uri=uri, parameters=PARAMETERS, progress=progress)
     with connect(uri) as milvus:

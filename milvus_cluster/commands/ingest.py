@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shlex
 import string
 import time
 import warnings
@@ -106,6 +107,7 @@ class IngestResult:
     dim: int
     text_field: str | None
     seconds: float
+    next_command: str = ""  # what to run next, with the --uri and --db-name given
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,7 +137,7 @@ def ingest_file(
     texts = render_texts(frame, text_template) if text_template is not None else None
     layout = plan_layout(frame, vector_column, text_template, text_field)
     vectors = _vector_source(frame, vector_column, texts, model)
-    with connect(uri, token, db_name) as milvus:
+    with connect(uri, token, db_name, create=True) as milvus:
         dim = _open(milvus, collection, layout, vectors, Path(path).name)
         present = _present_rows(milvus, collection, layout.key, len(frame))
         missing = np.flatnonzero(~present)
@@ -145,6 +147,9 @@ def ingest_file(
             milvus.insert(collection, _records(frame, rows, layout, vectors(rows), texts))
             advance(len(rows))
         milvus.flush(collection)
+        # Topic-model mode for embedded text; vectors of a column may be anything.
+        reduce = "" if vector_column else " --reduce umap:5"
+        next_command = milvus.hint(f"label -c {shlex.quote(collection)}{reduce}")
     return IngestResult(
         collection=collection,
         rows=len(frame),
@@ -155,6 +160,7 @@ def ingest_file(
         dim=dim,
         text_field=layout.text_field,
         seconds=round(time.perf_counter() - start, 3),
+        next_command=next_command,
     )
 
 

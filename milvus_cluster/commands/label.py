@@ -1,9 +1,12 @@
-"""label_collection: connect, inspect, read, knn, cluster, write — in that order."""
+"""label_collection: connect, inspect, read, knn, cluster, keywords, write — in that order.
+
+`preview` stops before the write: the same read, graph, clustering, stable ids and
+keywords, and nothing written (no field, no copy, no catalog, no lock, no ids spent)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -12,7 +15,8 @@ from milvus_cluster.commands.connect import connect
 from milvus_cluster.commands.stages import Advance, Clock, StageProgress
 from milvus_cluster.core import knn as knn_stage
 from milvus_cluster.core.clustering import check_parameters, cluster_graph
-from milvus_cluster.core.keys import KeyIndex, as_key_array
+from milvus_cluster.core.keys import KeyIndex, aligned, as_key_array
+from milvus_cluster.core.keywords import cluster_keywords
 from milvus_cluster.core.labels import aligned_labels, label_array
 from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.reduce import reduce_graph, require_umap
@@ -20,7 +24,7 @@ from milvus_cluster.core.settle import Settled, settle_labels
 from milvus_cluster.core.stable_ids import Drift, DriftGuard, IdLedger, check_drift
 from milvus_cluster.core.vectors import Vectors
 from milvus_cluster.errors import CollectionError
-from milvus_cluster.jobs.catalog import ClusterEntry, catalog_name
+from milvus_cluster.jobs.catalog import Catalog, ClusterEntry, catalog_name
 from milvus_cluster.jobs.lock import LOCK_TTL
 from milvus_cluster.jobs.run import Job, parameters_of, run_job
 from milvus_cluster.migration.apply import apply
@@ -29,8 +33,10 @@ from milvus_cluster.migration.shadow import finish_switch
 from milvus_cluster.migration.write import LabelColumns
 from milvus_cluster.milvus.capabilities import Capabilities
 from milvus_cluster.milvus.client import Milvus
-from milvus_cluster.milvus.describe import CollectionInfo
+from milvus_cluster.milvus.describe import CollectionInfo, choose_text_field
 from milvus_cluster.milvus.read import read_vectors
+
+KEYWORDS = 10  # words kept per cluster in the catalog
 
 
 @dataclass(frozen=True)
@@ -54,13 +60,31 @@ class LabelResult:
     run_id: str = ""  # this run's row in the catalog
     catalog: str = ""
     took_over: str = ""  # the dead job whose lock this one took over, if any
+    preview: bool = False  # clustered only: nothing was written
+    text_field: str | None = None  # where the keywords came from
+    keywords: dict[int, list[str]] = field(default_factory=dict)  # cluster id → top words
+    columns: LabelColumns | None = field(default=None, repr=False, compare=False)
 
     @property
     def noise_share(self) -> float:
         return self.noise / self.rows if self.rows else 0.0
 
+    def labels(self) -> dict[Any, int]:
+        """Primary key → cluster id (-1 noise) of every row this run clustered (empty
+        after a dry run)."""
+        if self.columns is None:
+            return {}
+        return dict(zip(self.columns.keys.pks.tolist(), self.columns.labels.tolist()))
+
+    @property
+    def warnings(self) -> list[str]:
+        """What a person should know about a clustering that found little."""
+        return clustering_warnings(self)
+
     def as_dict(self) -> dict[str, Any]:
-        result = asdict(self)
+        result = asdict(replace(self, columns=None))
+        del result["columns"]
+        result["warnings"] = self.warnings
         result["plan"] = self.plan.as_dict()
         result["noise_share"] = round(self.noise_share, 4)
         result["noise_share_before"] = round(self.noise_before / self.rows, 4) if self.rows else 0
@@ -87,6 +111,18 @@ class Target:
     info: CollectionInfo
     capabilities: Capabilities
     plan: Plan
+    text_field: str | None = None  # the texts that name the clusters
+
+
+@dataclass(frozen=True)
+class Clustered:
+    """What the stages before the write make: the labels by key, and their story."""
+
+    settled: Settled
+    columns: LabelColumns
+    method: str  # how the graph was built
+    pieces: int  # pieces of the kNN graph that had to be joined
+    keywords: dict[int, list[str]]
 
 
 def label_collection(
@@ -102,6 +138,8 @@ def label_collection(
     strategy: Requested = "auto",
     overwrite_field: bool = False,
     dry_run: bool = False,
+    preview: bool = False,
+    text_field: str | None = None,
     progress: StageProgress | None = None,
     relabel: DriftGuard | None = None,
     lock_ttl: float = LOCK_TTL,
@@ -111,7 +149,10 @@ def label_collection(
     `strategy` chooses how the label field gets in (see
     migration/plan.py); `overwrite_field` lets labels overwrite a field of that name that
     milvus-cluster did not make (its values are lost); `dry_run` returns the plan
-    without reading or writing anything.
+    without reading or writing anything; `preview` clusters and returns what a run
+    would write, writing nothing. `text_field` names the clusters by c-TF-IDF keywords
+    (None: the one ingest recorded, else the usual names, else the widest VARCHAR;
+    '' for none), from the texts read with the vectors.
     Under the collection's lock, recorded in its catalog. Where rows have labels
     already, clusters keep their ids (core/stable_ids.py) and the drift is reported;
     `relabel` (a DriftGuard) requires such labels and refuses too much drift."""
@@ -119,7 +160,8 @@ def label_collection(
     clock = Clock(progress)
     with connect(uri, token, db_name) as milvus:
         with clock.timed("inspect"):
-            finish_switch(milvus, collection)
+            if not preview:  # it finishes an interrupted switch: a write
+                finish_switch(milvus, collection)
             milvus.inspect(collection, vector_field)  # refuse what cannot be clustered first
         with milvus.loaded_for_run(collection):  # counting rows needs a loaded collection
             with clock.timed("inspect"):
@@ -128,7 +170,8 @@ def label_collection(
                 labelled_before = milvus.has(catalog_name(info.requested))
                 overwrite = overwrite_field or labelled_before
                 the_plan = plan(info, capabilities, label_field, prob_field, strategy, overwrite)
-                target = Target(info, capabilities, the_plan)
+                text = choose_text_field(info.fields, info.properties, text_field, info.requested)
+                target = Target(info, capabilities, the_plan, text)
                 check_parameters(
                     info.rows, params.k or 0, params.min_cluster_size, params.min_samples or 0
                 )
@@ -137,10 +180,14 @@ def label_collection(
             if relabel is not None and not the_plan.has_labels:
                 raise CollectionError(
                     f"{info.requested!r} has no {label_field!r} labels yet, so there is nothing "
-                    f"to relabel; label it first: milvus-cluster label -c {info.requested}"
+                    f"to relabel; label it first: {milvus.hint(f'label -c {info.requested}')}"
                 )
             if dry_run:
                 return _result(target, params, clock, dry_run=True)
+            if preview:  # the catalog only read (its id ledger), when there is one
+                catalog = Catalog.open(milvus, info.requested) if labelled_before else None
+                done = cluster_rows(milvus, target, params, clock, catalog)
+                return _result(target, params, clock, done, preview=True)
             command = "relabel" if relabel is not None else "label"
             with run_job(milvus, info, command, parameters_of(params), lock_ttl) as job:
                 result = _run(milvus, target, params, clock, job, relabel)
@@ -156,10 +203,32 @@ def _run(
     job: Job,
     relabel: DriftGuard | None,
 ) -> LabelResult:
-    """Read, kNN, (reduce,) cluster and settle the ids, write: the stages after a plan."""
+    """Cluster, then write: labels onto the rows, clusters and keywords into the catalog."""
+    done = cluster_rows(milvus, target, params, clock, job.catalog)
+    check_drift(done.settled.drift, relabel)
+    with clock.stage("write", len(done.columns.labels)) as advance:
+        job.check()
+        job.catalog.save_ledger(done.settled.ledger)  # fresh ids are spent before a row has one
+        index_kind = target.capabilities.scalar_index
+        apply(milvus, target.info, target.plan, done.columns, index_kind, job.checked(advance))
+        entries = [
+            ClusterEntry.of(s, job.run_id, done.keywords.get(s.cluster_id, ()))
+            for s in done.settled.summaries
+        ]
+        job.catalog.replace_clusters(entries)
+    return _result(target, params, clock, done, job=job)
+
+
+def cluster_rows(
+    milvus: Milvus, target: Target, params: Parameters, clock: Clock, catalog: Catalog | None
+) -> Clustered:
+    """Read, kNN, (reduce,) cluster, settle the ids, name the clusters: every stage of a
+    run before its write, which reads Milvus and writes nothing. `catalog` gives the ids
+    handed out so far (None: no catalog yet)."""
     info = target.info
     with clock.stage("read", info.rows) as advance:
-        vectors, previous = read_with_labels(milvus, info, target.plan, advance)
+        read = read_rows(milvus, info, target.plan, target.text_field, advance)
+    vectors, previous = read.vectors, read.previous
     with clock.stage("knn", vectors.n) as advance:
         graph, method = build_graph(milvus, info, vectors, params, advance)
     clustered, points = graph, vectors.vectors
@@ -172,7 +241,7 @@ def _run(
             clustered,
             params.min_cluster_size,
             params.min_samples or 0,
-            params.method,
+            params.cluster_selection,
             vectors=points,
         )
         # Scales, the noise policy and centroids stay in the collection's own space,
@@ -182,46 +251,65 @@ def _run(
             clustering,
             vectors,
             previous,
-            ledger_for(job, previous),
+            ledger_for(catalog, previous),
             params.min_samples or 0,
             params.noise,
         )
-    check_drift(settled.drift, relabel)
+    keywords: dict[int, list[str]] = {}
+    if read.texts is not None:
+        with clock.timed("keywords"):
+            keywords = named_clusters(read.texts, settled)
     columns = LabelColumns(KeyIndex(vectors.pks), settled.labels, settled.probabilities)
-    del graph, clustered, points, vectors  # the write stage needs keys and labels only
-    with clock.stage("write", len(columns.labels)) as advance:
-        job.check()
-        job.catalog.save_ledger(settled.ledger)  # fresh ids are spent before a row has one
-        index_kind = target.capabilities.scalar_index
-        apply(milvus, info, target.plan, columns, index_kind, job.checked(advance))
-        job.catalog.replace_clusters([ClusterEntry.of(s, job.run_id) for s in settled.summaries])
-    return _result(target, params, clock, settled, method, job, clustering.pieces)
+    return Clustered(settled, columns, method, clustering.pieces, keywords)
 
 
-def read_with_labels(
-    milvus: Milvus, info: CollectionInfo, the_plan: Plan, advance: Advance
-) -> tuple[Vectors, np.ndarray | None]:
-    """Keys and vectors, and in the same pass the label each row has now (UNLABELLED
-    where it has none), aligned with the keys; None while there is no label field."""
-    if not the_plan.has_labels:
-        return read_vectors(milvus, info, advance), None
-    field_name = the_plan.label_field
+def named_clusters(texts: np.ndarray, settled: Settled) -> dict[int, list[str]]:
+    """The c-TF-IDF keywords (core/keywords.py) of each cluster that has members."""
+    words = cluster_keywords(texts.tolist(), settled.labels, top=KEYWORDS)
+    return {s.cluster_id: words.get(s.cluster_id, []) for s in settled.summaries}
+
+
+@dataclass(frozen=True)
+class Read:
+    """The read stage's result: vectors, the labels rows had, the texts (by row)."""
+
+    vectors: Vectors
+    previous: np.ndarray | None  # (n,) int64, UNLABELLED for none; None: no label field
+    texts: np.ndarray | None  # (n,) object: str or None; None: no text field
+
+
+def read_rows(
+    milvus: Milvus, info: CollectionInfo, the_plan: Plan, text_field: str | None, advance: Advance
+) -> Read:
+    """Keys and vectors, and in the same pass the label each row has now (while there
+    is a label field) and its text (while there is a text field), aligned with the keys."""
+    label_field = the_plan.label_field if the_plan.has_labels else None
+    also = [name for name in (label_field, text_field) if name]
     pks: list[np.ndarray] = []
     labels: list[np.ndarray] = []
+    texts: list[np.ndarray] = []
 
     def keep(batch: list[dict]) -> None:
         pks.append(as_key_array([row[info.pk] for row in batch]))
-        labels.append(label_array([row.get(field_name) for row in batch]))
+        if label_field:
+            labels.append(label_array([row.get(label_field) for row in batch]))
+        if text_field:
+            texts.append(np.array([row.get(text_field) for row in batch], dtype=object))
 
-    vectors = read_vectors(milvus, info, advance, also=[field_name], each_batch=keep)
-    return vectors, aligned_labels(KeyIndex(vectors.pks), pks, labels)
+    vectors = read_vectors(milvus, info, advance, also=also, each_batch=keep if also else None)
+    keys = KeyIndex(vectors.pks)
+    return Read(
+        vectors,
+        aligned_labels(keys, pks, labels) if label_field else None,
+        aligned(keys, pks, texts, None, object) if text_field else None,
+    )
 
 
-def ledger_for(job: Job, previous: np.ndarray | None) -> IdLedger:
+def ledger_for(catalog: Catalog | None, previous: np.ndarray | None) -> IdLedger:
     """The ids handed out so far. Before the label field exists no row has an id to
     keep, so ids start at 0 again, even where a catalog outlived an earlier collection
     of the same name."""
-    return job.catalog.ledger() if previous is not None else IdLedger()
+    return catalog.ledger() if catalog is not None and previous is not None else IdLedger()
 
 
 def build_graph(
@@ -254,13 +342,13 @@ def _result(
     target: Target,
     params: Parameters,
     clock: Clock,
-    settled: Settled | None = None,
-    method: str = "none",
+    done: Clustered | None = None,
     job: Job | None = None,
-    pieces: int = 0,
     dry_run: bool = False,
+    preview: bool = False,
 ) -> LabelResult:
     info, the_plan = target.info, target.plan
+    settled = done.settled if done is not None else None
     summaries = settled.summaries if settled is not None else []
     labelled = the_plan.swap_names or the_plan.strategy != "shadow"
     return LabelResult(
@@ -272,8 +360,8 @@ def _result(
         sizes=[summary.size for summary in summaries],
         plan=the_plan,
         parameters=params,
-        knn=method,
-        pieces=pieces,
+        knn=done.method if done is not None else "none",
+        pieces=done.pieces if done is not None else 0,
         capabilities=target.capabilities,
         seconds=clock.seconds,
         dry_run=dry_run,
@@ -283,4 +371,32 @@ def _result(
         run_id=job.run_id if job else "",
         catalog=job.catalog.name if job else "",
         took_over=job.took_over if job else "",
+        preview=preview,
+        text_field=target.text_field,
+        keywords=done.keywords if done is not None else {},
+        columns=done.columns if done is not None else None,
     )
+
+
+MOSTLY_NOISE = 0.9  # a share of noise rows above which a run says what to change
+
+
+def clustering_warnings(result: LabelResult) -> list[str]:
+    """Say so when a clustering found nothing, or almost only noise, and what to change."""
+    if result.dry_run or result.rows == 0:
+        return []
+    p = result.parameters
+    text = " (or, for text embeddings, --reduce umap:5)" if p.reduce is None else ""
+    if result.clusters == 0:
+        return [
+            f"warning: no clusters found in {result.rows:,} rows: every row is noise; lower "
+            f"--min-cluster-size (now {p.min_cluster_size}) or --min-samples (now "
+            f"{p.min_samples}){text}."
+        ]
+    if result.noise_share > MOSTLY_NOISE:
+        return [
+            f"warning: {100 * result.noise_share:.0f} % of the rows are noise; lower "
+            f"--min-samples (now {p.min_samples}) or --min-cluster-size (now "
+            f"{p.min_cluster_size}){text}."
+        ]
+    return []

@@ -88,7 +88,7 @@ def plot_collection(
         milvus.inspect(collection, vector_field)  # refuse what cannot be mapped first
         with milvus.loaded_for_run(collection):  # counting rows needs a loaded collection
             info = milvus.inspect(collection, vector_field, count=True)
-            check_label_field(info, label_field)
+            check_label_field(info, label_field, milvus.hint(f"label -c {info.requested}"))
             text = choose_text_field(info.fields, info.properties, text_field, info.requested)
             sampling = Sampling(label_field, max_points, seed)
             layout = _layout(milvus, info, sampling, params, clock)
@@ -188,13 +188,14 @@ def read_texts(
     return [None if found.get(key) is None else str(found[key]) for key in pks.tolist()]
 
 
-def check_label_field(info: CollectionInfo, label_field: str) -> None:
-    """The label field must exist and hold INT64 cluster ids."""
+def check_label_field(info: CollectionInfo, label_field: str, label_hint: str) -> None:
+    """The label field must exist and hold INT64 cluster ids; `label_hint` is the
+    command that labels the collection, for the refusal."""
     spec, collection = info.field(label_field), info.requested
     if spec is None:
         raise CollectionError(
             f"Collection {collection!r} has no field {label_field!r}; label it first "
-            f"(milvus-cluster label -c {collection}) or name the field with --label-field."
+            f"({label_hint}) or name the field with --label-field."
         )
     if spec.type != "INT64":
         raise CollectionError(

@@ -37,11 +37,14 @@ def relabel_collection(
     changes: dict[str, Any] | None = None,
     max_changed: float | None = None,
     force: bool = False,
+    text_field: str | None = None,
+    preview: bool = False,
     progress: StageProgress | None = None,
     lock_ttl: float = LOCK_TTL,
 ) -> LabelResult:
     """Re-cluster `collection` with stable ids (see the module's contract). `changes`
-    maps Parameters fields to new values, e.g. {"min_cluster_size": 30}."""
+    maps Parameters fields to new values, e.g. {"min_cluster_size": 30}; `text_field`
+    and `preview` are label_collection's."""
     parameters = replace(previous_parameters(collection, uri, token, db_name), **(changes or {}))
     return label_collection(
         collection,
@@ -54,6 +57,8 @@ def relabel_collection(
         parameters=parameters,
         progress=progress,
         relabel=DriftGuard(max_changed, force),
+        text_field=text_field,
+        preview=preview,
         lock_ttl=lock_ttl,
     )
 

@@ -43,6 +43,7 @@ class ShowResult:
     clusters: list[ClusterView]  # largest first
     runs: list[RunRecord]  # newest first
     lock: str  # the job holding the lock, described; "" when free
+    assign_command: str = ""  # the command that labels the rows without one
 
     def as_dict(self) -> dict[str, Any]:
         result = asdict(self)
@@ -71,7 +72,7 @@ def show_collection(
         if catalog is None:
             raise CollectionError(
                 f"{collection!r} has no catalog (it was never labelled under this name); "
-                f"label it first: milvus-cluster label -c {collection}"
+                f"label it first: {milvus.hint(f'label -c {collection}')}"
             )
         description = milvus.describe(collection)
         text = choose_text_field(description.fields, description.properties, text_field, collection)
@@ -96,6 +97,7 @@ def show_collection(
             clusters=views,
             runs=catalog.runs(runs),
             lock=holder.describe() if holder else "",
+            assign_command=milvus.hint(f"assign -c {collection}"),
         )
 
 

@@ -10,6 +10,7 @@ dict: one compact array instead of n Python objects, and vectorised lookups.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,3 +61,16 @@ def unique_keys(pks: np.ndarray) -> np.ndarray:
 def same_key_set(a: np.ndarray, b: np.ndarray) -> bool:
     """True when both arrays hold exactly the same keys (order ignored)."""
     return len(a) == len(b) and bool(np.array_equal(np.sort(a), np.sort(b)))
+
+
+def aligned(
+    keys: KeyIndex, pks: list[np.ndarray], values: list[np.ndarray], fill: Any, dtype: Any
+) -> np.ndarray:
+    """The value of each of `keys`'s rows from chunks of (keys, values) read alongside
+    the vectors: (n,) of `dtype`, `fill` for rows that were not among them."""
+    found = np.full(len(keys), fill, dtype=dtype)
+    if pks:
+        rows = keys.rows(np.concatenate(pks))
+        chunk = np.concatenate(values)
+        found[rows[rows >= 0]] = chunk[rows >= 0]
+    return found

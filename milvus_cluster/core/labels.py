@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from milvus_cluster.core.keys import KeyIndex
+from milvus_cluster.core.keys import KeyIndex, aligned
 
 NOISE = -1
 UNLABELLED = -2
@@ -26,9 +26,4 @@ def label_array(values: list) -> np.ndarray:
 def aligned_labels(keys: KeyIndex, pks: list[np.ndarray], labels: list[np.ndarray]) -> np.ndarray:
     """The label of each of `keys`'s rows from chunks of (keys, labels) read alongside:
     (n,) int64, UNLABELLED for rows that were not among them."""
-    found = np.full(len(keys), UNLABELLED, dtype=np.int64)
-    if pks:
-        rows = keys.rows(np.concatenate(pks))
-        values = np.concatenate(labels)
-        found[rows[rows >= 0]] = values[rows >= 0]
-    return found
+    return aligned(keys, pks, labels, UNLABELLED, np.int64)

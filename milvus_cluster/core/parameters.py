@@ -1,26 +1,83 @@
-"""The clustering parameters of a run, with the defaults that depend on each other."""
+"""The clustering parameters of a run, with the defaults that depend on each other.
+
+Checked as they are made: a wrong value is refused at once, in words, rather than
+after the read and the kNN graph. The names are the command line's options
+(`cluster_selection` is `--cluster-selection`); `method` is its old, deprecated name.
+"""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from milvus_cluster.core.clustering import SelectionMethod
-from milvus_cluster.core.reduce import Reduction
+from milvus_cluster.core.reduce import Reduction, parse_reduction
 from milvus_cluster.core.settle import NoisePolicy
+from milvus_cluster.errors import ParameterError
 
 KnnMethod = Literal["auto", "milvus", "local"]
+MAX_K = 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Parameters:
     min_cluster_size: int = 10
     min_samples: int | None = None  # default: min(min_cluster_size, 16)
     k: int | None = None  # default: max(2 * min_samples, 16)
-    method: SelectionMethod = "eom"
+    cluster_selection: SelectionMethod = "eom"  # HDBSCAN's eom or leaf
     knn: KnnMethod = "auto"
     noise: NoisePolicy = "keep"  # "assign": noise rows close enough to a cluster join it
     reduce: Reduction | None = None  # topic-model mode: cluster in a UMAP embedding
+
+    def __init__(
+        self,
+        min_cluster_size: int = 10,
+        min_samples: int | None = None,
+        k: int | None = None,
+        cluster_selection: SelectionMethod = "eom",
+        knn: KnnMethod = "auto",
+        noise: NoisePolicy = "keep",
+        reduce: Reduction | str | None = None,
+        *,
+        method: SelectionMethod | None = None,
+    ) -> None:
+        """`reduce` may be written as on the command line ("umap:5", "none"); `method` is
+        the deprecated name of `cluster_selection`."""
+        if method is not None:
+            warnings.warn(
+                "Parameters(method=...) is now Parameters(cluster_selection=...), the name "
+                "of the --cluster-selection option.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            cluster_selection = method
+        values = {
+            "min_cluster_size": _count("min_cluster_size", min_cluster_size, 2),
+            "min_samples": _count("min_samples", min_samples, 1, optional=True),
+            "k": _count("k", k, 1, MAX_K, optional=True),
+            "cluster_selection": _choice("cluster_selection", cluster_selection, SelectionMethod),
+            "knn": _choice("knn", knn, KnnMethod),
+            "noise": _choice("noise", noise, NoisePolicy),
+            "reduce": _reduction(reduce),
+        }
+        if min_samples and k and min_samples > k:
+            raise ParameterError(
+                f"min_samples ({min_samples}) cannot exceed k ({k}); raise k to at least "
+                f"{2 * min_samples}."
+            )
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def method(self) -> SelectionMethod:
+        """Deprecated: `cluster_selection`."""
+        warnings.warn(
+            "Parameters.method is now Parameters.cluster_selection.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.cluster_selection
 
     def resolved(self) -> Parameters:
         min_samples = self.min_samples or min(self.min_cluster_size, 16)
@@ -29,8 +86,40 @@ class Parameters:
 
     @classmethod
     def of(cls, values: dict[str, Any]) -> Parameters:
-        """Parameters as a run row stores them (unknown keys ignored)."""
+        """Parameters as a run row stores them (unknown keys ignored; `method` is how
+        runs before the rename stored `cluster_selection`)."""
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        if "method" in values and "cluster_selection" not in known:
+            known["cluster_selection"] = values["method"]
         if isinstance(known.get("reduce"), dict):
             known["reduce"] = Reduction(**known["reduce"])
         return cls(**known)
+
+
+def _count(
+    name: str, value: Any, least: int, most: int | None = None, optional: bool = False
+) -> int | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ParameterError(f"{name} must be a whole number of at least {least}, not {value!r}.")
+    if most is not None and value > most:
+        raise ParameterError(f"{name} must be at most {most}, not {value}.")
+    return value
+
+
+def _choice(name: str, value: Any, kinds: Any) -> Any:
+    allowed = get_args(kinds)
+    if value not in allowed:
+        raise ParameterError(
+            f"{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}."
+        )
+    return value
+
+
+def _reduction(value: Reduction | str | None) -> Reduction | None:
+    if value is None or isinstance(value, Reduction):
+        return value
+    if isinstance(value, str):
+        return parse_reduction(value)
+    raise ParameterError(f"reduce must be 'umap', 'umap:DIM' or None, not {value!r}.")

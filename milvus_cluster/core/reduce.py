@@ -50,10 +50,10 @@ def parse_reduction(spec: str) -> Reduction | None:
     if method in ("", "none") and not colon:
         return None
     if method != "umap" or (colon and not dim.isdigit()):
-        raise ParameterError(f"--reduce {spec!r} is not understood; use umap or umap:DIM.")
+        raise ParameterError(f"reduce {spec!r} is not understood; use none, umap or umap:DIM.")
     reduction = Reduction(dim=int(dim)) if dim else Reduction()
     if not 1 <= reduction.dim <= MAX_DIM:
-        raise ParameterError(f"--reduce {spec!r}: DIM must be between 1 and {MAX_DIM}.")
+        raise ParameterError(f"reduce {spec!r}: DIM must be between 1 and {MAX_DIM}.")
     return reduction
 
 

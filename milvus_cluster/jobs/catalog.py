@@ -9,7 +9,8 @@ told apart by `kind` and keyed by `key`:
   members nearest the centroid), scale (the largest core distance among its members:
   how far its own members are from their min_samples-th neighbour; `assign` calls a
   row farther from the cluster than that noise), the run that made it, and keywords
-  (written by the keyword stage; empty until then);
+  (c-TF-IDF words from the collection's text field, computed by label and relabel in
+  the pass that reads the vectors; empty when there is no text field);
 - run (`run:<run id>`), one per job: command, state (running, done, failed), owner,
   parameters, counts, seconds per stage, error;
 - lock (`lock`): the job that may write labels now (see jobs/lock.py);
@@ -78,7 +79,7 @@ class ClusterEntry:
     keywords: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, summary: ClusterSummary, run_id: str) -> ClusterEntry:
+    def of(cls, summary: ClusterSummary, run_id: str, keywords: Sequence[str] = ()) -> ClusterEntry:
         return cls(
             summary.cluster_id,
             summary.size,
@@ -86,6 +87,7 @@ class ClusterEntry:
             summary.exemplars,
             summary.scale,
             run_id,
+            tuple(keywords),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -213,8 +215,9 @@ class Catalog:
         return sorted(entries, key=lambda e: (-e.size, e.cluster_id))
 
     def replace_clusters(self, entries: Sequence[ClusterEntry]) -> None:
-        """Make `entries` the current clusters: write them, delete the others. Keywords of
-        a cluster that keeps its id are kept until the keyword stage writes new ones."""
+        """Make `entries` the current clusters: write them, delete the others. A cluster
+        that keeps its id and comes without keywords (a run with no text field) keeps
+        the keywords it had."""
         self.holds_labels = True
         old = {e.cluster_id: e for e in self.clusters()}
         rows = []
@@ -253,7 +256,7 @@ class Catalog:
         self._write(rows)
 
     def set_keywords(self, keywords: dict[int, Sequence[str]]) -> None:
-        """Store keywords for clusters by id (the keyword stage's door into the catalog)."""
+        """Store keywords for clusters by id."""
         entries = {e.cluster_id: e for e in self.clusters()}
         self._write(
             [

@@ -85,6 +85,8 @@ def run_job(
         try:
             yield job
         except BaseException as error:
+            with suppress(AttributeError):  # the run row it failed in, for --json's error
+                error.run_id = record.run_id  # type: ignore[attr-defined]
             job.fail(error)
             lock.release()
             with suppress(MilvusClusterError):  # the error itself matters more

@@ -65,7 +65,8 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
     if labelled == name:  # the names were swapped: swap them back
         aside = shadow_name(name)
         if milvus.has(aside):
-            raise MigrationError(f"{aside!r} exists; run `milvus-cluster cleanup` first.")
+            cleanup = milvus.hint(f"cleanup -c {name} --yes")
+            raise MigrationError(f"{aside!r} exists; run `{cleanup}` first.")
         milvus.set_properties(labelled, {SHADOW_OF: name})
         milvus.rename(labelled, aside)
         milvus.rename(backup, name)

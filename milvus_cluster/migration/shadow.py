@@ -74,7 +74,7 @@ def clear_leftovers(milvus: Milvus, plan: Plan) -> None:
         raise MigrationError(
             f"A collection {plan.backup!r} already exists, where the backup of "
             f"{plan.collection!r} would go; drop or rename it (it may be an earlier backup: "
-            "`milvus-cluster cleanup`) and run again."
+            f"`{milvus.hint(f'cleanup -c {plan.requested}')}`) and run again."
         )
 
 

@@ -43,6 +43,16 @@ class LabelColumns:
         )
 
 
+@dataclass(frozen=True)
+class NoLabels(LabelColumns):
+    """Every key's label cleared: null, or "not labelled yet" where the fields cannot be
+    null (with_labels puts the placeholder in for None). For `unlabel`."""
+
+    def values(self, pks: Iterable[Any]) -> tuple[list[int | None], list[float | None]]:
+        count = len(list(pks))
+        return [None] * count, [None] * count
+
+
 def with_labels(
     batch: list[dict[str, Any]], pk: str, columns: LabelColumns, plan: Plan
 ) -> list[dict[str, Any]]:

@@ -31,7 +31,9 @@ from milvus_cluster.milvus.describe import (
 from milvus_cluster.milvus.expressions import key_filter, quoted
 from milvus_cluster.milvus.probe import probe
 from milvus_cluster.milvus.translate import (
+    check_lite_file,
     check_lite_path,
+    command_line,
     connect_error,
     is_lite,
     lite_lock_holder,
@@ -59,12 +61,22 @@ class Milvus:
         self.lite = is_lite(uri)
 
     @classmethod
-    def connect(cls, uri: str, token: str = "", db_name: str = "", timeout: float = 30) -> Milvus:
+    def connect(
+        cls,
+        uri: str,
+        token: str = "",
+        db_name: str = "",
+        timeout: float = 30,
+        create: bool = True,
+    ) -> Milvus:
+        """Connect; `create=False` refuses a Milvus Lite file that does not exist yet
+        (rather than making an empty one)."""
         MilvusClient = pymilvus().MilvusClient
+        without_timestamp_warnings()
 
         lite = is_lite(uri)
         if lite:
-            check_lite_path(uri)
+            (check_lite_path if create else check_lite_file)(uri)
         # A Milvus Lite file whose server this process has just closed stays locked for
         # a moment while that server stops: a Lite open is tried again before it fails.
         for attempt in range(3 if lite else 1):
@@ -80,6 +92,11 @@ class Milvus:
 
     def close(self) -> None:
         self.client.close()
+
+    def hint(self, command: str) -> str:
+        """`milvus-cluster COMMAND` with this connection's --uri and --db-name (no token),
+        for messages that tell a person what to run next."""
+        return command_line(command, self.uri, self.db_name)
 
     def __enter__(self) -> Milvus:
         return self
@@ -147,6 +164,12 @@ class Milvus:
                 name, filter=filter, output_fields=["count(*)"], consistency_level=STRONG
             )
             return int(rows[0]["count(*)"])
+
+    def row_count(self, name: str) -> int:
+        """Rows as Milvus's statistics count them: no query, so the collection need not
+        be loaded (deleted rows may count until a compaction)."""
+        with self._errors("read the statistics", name):
+            return int(self.client.get_collection_stats(name).get("row_count", 0))
 
     def loaded(self, name: str) -> bool:
         with self._errors("check the load state", name):
@@ -462,6 +485,15 @@ class Milvus:
         """Empty our marker properties (Milvus 2.3 cannot drop a property; "" reads as unset)."""
         self.set_properties(name, {key: "" for key in keys})
 
+    def drop_properties(self, name: str, keys: Sequence[str]) -> bool:
+        """Remove properties; False where the server cannot (Milvus 2.3 has no such call)."""
+        try:
+            with self._errors("drop properties of the collection", name):
+                self.client.drop_collection_properties(name, list(keys))
+            return True
+        except MilvusClusterError:
+            return False
+
     def set_properties(self, name: str, properties: dict[str, str]) -> None:
         with self._errors("update the collection's properties", name):
             self.client.alter_collection_properties(name, properties=properties)
@@ -541,6 +573,32 @@ def quiet_logs(verbose: bool) -> None:
     pymilvus()
     for name in ("pymilvus", "pymilvus.milvus_client", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+
+
+class _NoTimestampWarning(logging.Filter):
+    """pymilvus's query and search iterators warn "failed to get mvccTs from milvus
+    server, use client-side ts instead" whenever the server gives them no timestamp
+    (Milvus Lite, every read), and go on correctly with the client's time. Nothing for a
+    user to act on, so it is dropped; everything else pymilvus logs passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "mvccTs" not in record.getMessage()
+
+
+_ITERATOR_LOGGERS = (
+    "pymilvus.client.iterator.query_iterator",
+    "pymilvus.client.iterator.search_iterator",
+)
+
+
+def without_timestamp_warnings() -> None:
+    """Drop pymilvus's timestamp warnings (_NoTimestampWarning) at the loggers that emit
+    them: a filter on pymilvus's own loggers; no level, handler or root logger touched,
+    so the application's logging stays as it configured it."""
+    for name in _ITERATOR_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoTimestampWarning) for f in logger.filters):
+            logger.addFilter(_NoTimestampWarning())
 
 
 def pymilvus() -> ModuleType:

@@ -4,6 +4,7 @@ turned into ours, each a sentence that says what is wrong and what to do."""
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 from milvus_cluster.errors import CollectionError, ConnectionFailed, MilvusClusterError
@@ -17,6 +18,33 @@ def is_lite(uri: str) -> bool:
 def redact(uri: str) -> str:
     """The URI without credentials, fit to print."""
     return re.sub(r"//[^/@]*@", "//***@", uri)
+
+
+DEFAULT_URI = "./milvus.db"
+
+
+def command_line(command: str, uri: str, db_name: str = "") -> str:
+    """`milvus-cluster COMMAND` as a person can paste it: with the --uri and --db-name
+    they gave, when those are not the defaults (credentials in the URI hidden, the token
+    never there)."""
+    parts = [f"milvus-cluster {command}"]
+    default = is_lite(uri) and Path(uri).expanduser().resolve() == Path(DEFAULT_URI).resolve()
+    if uri and not default:
+        parts.append(f"--uri {shlex.quote(redact(uri))}")
+    if db_name and db_name != "default":
+        parts.append(f"--db-name {shlex.quote(db_name)}")
+    return " ".join(parts)
+
+
+def check_lite_file(uri: str) -> None:
+    """A command that only reads (or needs a collection already there) refuses a Milvus
+    Lite file that does not exist: opening it would create an empty one."""
+    check_lite_path(uri)
+    if not Path(uri).expanduser().exists():
+        raise ConnectionFailed(
+            f"The Milvus Lite file {uri!r} does not exist (nothing was created); check --uri "
+            "or MILVUS_URI, or make a collection there first with milvus-cluster ingest."
+        )
 
 
 def check_lite_path(uri: str) -> None:
