@@ -79,6 +79,8 @@ def rollback(milvus: Milvus, name: str) -> Rollback:
     for alias in aliases:
         milvus.point_alias(alias, restored)
     milvus.clear_properties(aside, [COPIED_FROM])
+    if not milvus.loaded(aside):  # a renamed collection comes back released
+        milvus.load(aside)
     carried += mirror.carry_over(aside, restored)  # what reached the copy as we switched
     milvus.release(aside)  # nobody reads it any more; `cleanup` drops it
     return Rollback(name, restored, aside, carried)
