@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from milvus_cluster.core.clustering import SelectionMethod
 from milvus_cluster.core.reduce import Reduction
+from milvus_cluster.core.sample import SampleRequest
 from milvus_cluster.core.settle import NoisePolicy
 
 KnnMethod = Literal["auto", "milvus", "local"]
@@ -21,6 +22,8 @@ class Parameters:
     knn: KnnMethod = "auto"
     noise: NoisePolicy = "keep"  # "assign": noise rows close enough to a cluster join it
     reduce: Reduction | None = None  # topic-model mode: cluster in a UMAP embedding
+    sample: SampleRequest = None  # sample mode: cluster this many rows ("auto": by size)
+    seed: int = 0  # which rows the sample takes
 
     def resolved(self) -> Parameters:
         min_samples = self.min_samples or min(self.min_cluster_size, 16)

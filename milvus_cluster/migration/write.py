@@ -176,9 +176,33 @@ def write_some(
     if plan.write == "partial upsert":
         return _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
     written = 0
-    skip = info.function_outputs
     for start in range(0, len(pks), WRITE_BATCH):
         keys = key_filter(info.pk, info.pk_type, pks[start : start + WRITE_BATCH])
         found = milvus.query(info.name, keys, ["*"])  # Strong: rows inserted a moment ago
-        written += _upsert_whole(milvus, info, plan, columns, found, partition, skip, progress)
+        written += write_read_rows(milvus, info, plan, columns, found, partition, progress)
     return written
+
+
+def fields_for_write(info: CollectionInfo, plan: Plan) -> list[str]:
+    """What to read of rows whose labels `write_read_rows` will write: key and vector
+    where the server takes partial upserts, else the whole row, so that one read serves
+    both the vote and the write."""
+    return [info.pk, info.vector_field] if plan.write == "partial upsert" else ["*"]
+
+
+def write_read_rows(
+    milvus: Milvus,
+    info: CollectionInfo,
+    plan: Plan,
+    columns: LabelColumns,
+    rows: list[dict[str, Any]],
+    partition: str | None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write the labels of `rows`, read with `fields_for_write`, all in `partition`;
+    the caller flushes."""
+    if plan.write == "partial upsert":
+        pks = [row[info.pk] for row in rows]
+        return _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
+    skip = info.function_outputs
+    return _upsert_whole(milvus, info, plan, columns, rows, partition, skip, progress)
