@@ -24,6 +24,7 @@ from milvus_cluster.cli.options import (
     label_field_option,
     noise_option,
     reduce_option,
+    sample_options,
     target_options,
     text_field_option,
     vector_field_option,
@@ -59,6 +60,8 @@ def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
         knn=options.pop("knn"),
         noise=options.pop("noise", "keep"),
         reduce=options.pop("reduction", None),
+        sample=options.pop("sample", None),
+        seed=options.pop("seed", 0),
     )
     options.pop("verbose", None)
     options["prob_field"] = options["prob_field"] or None
@@ -77,6 +80,7 @@ def run_label(as_json: bool, dry_run: bool, **options: Any) -> LabelResult:
 @clustering_options
 @noise_option
 @reduce_option
+@sample_options
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @connection_options
 @reported
@@ -241,10 +245,19 @@ def ingest(
 
 @main.command()
 @job_options
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="After label --sample N --sample-only: label share I of N of the rows the sample "
+    "left (0 <= I < N); N processes label everything once.",
+)
 @connection_options
 @reported
 def assign(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> None:
-    """Label the rows that have no label yet by their nearest labelled rows (no re-clustering)."""
+    """Label the rows that have no label yet by their nearest labelled rows (no re-clustering).
+
+    After a sample run, the rows the sample left, by the sample's vote (see --shard)."""
     from milvus_cluster.commands.assign import assign_collection
 
     with progress_bars(as_json) as bars:

@@ -6,6 +6,8 @@ sample and the other rows are labelled by their nearest sampled rows (commands/s
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from milvus_cluster.commands.connect import connect
 from milvus_cluster.commands.labelling import (
     LabelResult,
@@ -15,16 +17,19 @@ from milvus_cluster.commands.labelling import (
     read_with_labels,
     result_of,
 )
+from milvus_cluster.commands.sample import label_sampled
 from milvus_cluster.commands.stages import Clock, StageProgress
 from milvus_cluster.core.clustering import check_parameters
 from milvus_cluster.core.keys import KeyIndex
 from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.reduce import require_umap
+from milvus_cluster.core.sample import parse_sample, sample_size
 from milvus_cluster.core.stable_ids import DriftGuard, check_drift
-from milvus_cluster.errors import CollectionError
+from milvus_cluster.errors import CollectionError, ParameterError
 from milvus_cluster.jobs.catalog import ClusterEntry, catalog_name
 from milvus_cluster.jobs.lock import LOCK_TTL
 from milvus_cluster.jobs.run import Job, parameters_of, run_job
+from milvus_cluster.jobs.sampling import supersede
 from milvus_cluster.migration.apply import apply
 from milvus_cluster.migration.plan import Requested, plan
 from milvus_cluster.migration.shadow import finish_switch
@@ -49,6 +54,7 @@ def label_collection(
     progress: StageProgress | None = None,
     relabel: DriftGuard | None = None,
     lock_ttl: float = LOCK_TTL,
+    sample_only: bool = False,
 ) -> LabelResult:
     """Cluster `collection` with HDBSCAN on its kNN graph and write the labels into it.
 
@@ -58,8 +64,11 @@ def label_collection(
     without reading or writing anything.
     Under the collection's lock, recorded in its catalog. Where rows have labels
     already, clusters keep their ids (core/stable_ids.py) and the drift is reported;
-    `relabel` (a DriftGuard) requires such labels and refuses too much drift."""
-    params = parameters.resolved()
+    `relabel` (a DriftGuard) requires such labels and refuses too much drift.
+    `parameters.sample` clusters a sample and labels the other rows by their nearest
+    sampled rows (commands/sample.py); `sample_only` stops after the sample, leaving
+    the other rows to `assign --shard I/N` (or to `assign`)."""
+    params = replace(parameters.resolved(), sample=parse_sample(parameters.sample))
     clock = Clock(progress)
     with connect(uri, token, db_name) as milvus:
         with clock.timed("inspect"):
@@ -78,6 +87,12 @@ def label_collection(
                 check_parameters(
                     info.rows, params.k or 0, params.min_cluster_size, params.min_samples or 0
                 )
+                size = sample_size(params.sample, info.rows, params.min_cluster_size, params.k or 0)
+                if sample_only and size is None:
+                    raise ParameterError(
+                        f"--sample-only needs a sample smaller than the collection "
+                        f"({info.rows} rows); give --sample N with N below that."
+                    )
                 if params.reduce is not None:
                     require_umap()
             if relabel is not None and not the_plan.has_labels:
@@ -89,7 +104,12 @@ def label_collection(
                 return result_of(target, params, clock, dry_run=True)
             command = "relabel" if relabel is not None else "label"
             with run_job(milvus, info, command, parameters_of(params), lock_ttl) as job:
-                result = _run(milvus, target, params, clock, job, relabel)
+                if size is None:
+                    result = _run(milvus, target, params, clock, job, relabel)
+                else:
+                    result = label_sampled(
+                        milvus, target, params, size, clock, job, relabel, sample_only
+                    )
                 job.finish(result.counts(), clock.seconds)
                 return result
 
@@ -118,4 +138,5 @@ def _run(
         index_kind = target.capabilities.scalar_index
         apply(milvus, info, target.plan, columns, index_kind, job.checked(advance))
         job.catalog.replace_clusters([ClusterEntry.of(s, job.run_id) for s in settled.summaries])
+        supersede(job.catalog)
     return result_of(target, params, clock, settled, method, job, clustering.pieces)

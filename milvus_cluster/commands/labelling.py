@@ -48,6 +48,9 @@ class LabelResult:
     run_id: str = ""  # this run's row in the catalog
     catalog: str = ""
     took_over: str = ""  # the dead job whose lock this one took over, if any
+    sampled: int = 0  # sample mode: rows clustered (0: every row was)
+    sample_run: str = ""  # sample mode: the run that clustered the sample
+    assigned: int = 0  # sample mode: rows labelled by the vote of the sample
 
     @property
     def noise_share(self) -> float:
@@ -71,6 +74,8 @@ class LabelResult:
             "noise_before": self.noise_before,
             "changed": changed,
             "strategy": self.plan.strategy,
+            "sampled": self.sampled,
+            "assigned": self.assigned,
         }
 
 

@@ -69,6 +69,13 @@ def save_sample(catalog: Catalog, record: SampleRecord) -> None:
     catalog.save_data(SAMPLE_KEY, "sample", record.as_data(), record.run_id)
 
 
+def supersede(catalog: Catalog) -> None:
+    """A full label replaced the clusters: a sample left half-spread must not go on."""
+    record = load_sample(catalog)
+    if record is not None and record.state == "spreading":
+        save_sample(catalog, replace(record, state="done"))
+
+
 @dataclass(frozen=True)
 class Progress:
     """How far one shard got in labelling the rows of one sample run."""
