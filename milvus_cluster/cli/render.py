@@ -164,7 +164,8 @@ def sample_line(result: LabelResult) -> str:
         else f"{result.assigned:,} more rows labelled by their nearest sampled rows"
     )
     return (
-        f"  sample:   {result.sampled:,} rows clustered (seed {result.parameters.seed}, run "
+        f"  sample:   {result.sampled:,} rows clustered (seed {result.parameters.seed}, "
+        f"min_cluster_size {result.sample_min_cluster_size} on the sample, run "
         f"{result.sample_run}); {rest}"
     )
 

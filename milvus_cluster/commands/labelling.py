@@ -51,6 +51,7 @@ class LabelResult:
     sampled: int = 0  # sample mode: rows clustered (0: every row was)
     sample_run: str = ""  # sample mode: the run that clustered the sample
     assigned: int = 0  # sample mode: rows labelled by the vote of the sample
+    sample_min_cluster_size: int = 0  # sample mode: min_cluster_size scaled to the sample
 
     @property
     def noise_share(self) -> float:

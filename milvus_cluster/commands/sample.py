@@ -34,7 +34,7 @@ from milvus_cluster.core import knn as knn_stage
 from milvus_cluster.core.keys import KeyIndex, as_key_array
 from milvus_cluster.core.labels import label_array
 from milvus_cluster.core.parameters import Parameters
-from milvus_cluster.core.sample import SampleChooser, Shard
+from milvus_cluster.core.sample import SampleChooser, Shard, sample_cluster_size
 from milvus_cluster.core.settle import Settled
 from milvus_cluster.core.stable_ids import DriftGuard, check_drift
 from milvus_cluster.core.vectors import Vectors, check_finite, collect_vectors
@@ -109,7 +109,9 @@ def cluster_sample(
         vectors, previous = read_sample(milvus, info, target, chosen.keys, advance)
     with clock.stage("knn", vectors.n) as advance:
         graph = knn_stage.local_knn(vectors.vectors, params.k or 0, info.metric, advance)
-    _, settled = cluster_and_settle(graph, vectors, previous, params, clock, job)
+    scaled = sample_cluster_size(params.min_cluster_size, vectors.n, info.rows)
+    on_sample = replace(params, min_cluster_size=scaled)
+    _, settled = cluster_and_settle(graph, vectors, previous, on_sample, clock, job)
     check_drift(settled.drift, relabel)
     columns = LabelColumns(KeyIndex(vectors.pks), settled.labels, settled.probabilities)
     with clock.stage("write", vectors.n) as advance:
@@ -124,6 +126,7 @@ def cluster_sample(
             threshold=chosen.threshold,
             parameters=parameters_of(replace(params, sample=size)),
             sizes={s.cluster_id: s.size for s in settled.summaries},
+            min_cluster_size=scaled,
         )
         save_sample(job.catalog, record)
     return record, settled, SampleSet(vectors.vectors, settled.labels)
@@ -229,4 +232,5 @@ def sampled_result(
         sampled=record.size,
         sample_run=record.run_id,
         assigned=outcome.rows if outcome else 0,
+        sample_min_cluster_size=record.min_cluster_size,
     )

@@ -189,6 +189,16 @@ def sample_size(request: SampleRequest, rows: int, min_cluster_size: int, k: int
     return None if size >= rows else size
 
 
+def sample_cluster_size(min_cluster_size: int, sampled: int, rows: int) -> int:
+    """min_cluster_size as the sample sees it. --min-cluster-size counts rows of the
+    collection, and a cluster of S rows has about S·N/n rows in a sample of N: clustered
+    with the collection's figure, a 4,000-row sample of 20,000 rows found 22 of 40 true
+    clusters (ARI 0.68 against the truth), with it scaled (10) all 40 (ARI 0.96; 1.000
+    against a full run's labels on the rows both clustered). min_samples is kept: it
+    smooths densities, and the tests of core/clustering.py hold it to the same answers."""
+    return max(2, round(min_cluster_size * sampled / max(rows, 1)))
+
+
 def minimum_sample(min_cluster_size: int, k: int) -> int:
     """Two clusters of min_cluster_size, and k neighbours for every sampled row."""
     return max(2 * min_cluster_size, k + 1)

@@ -40,6 +40,7 @@ class SampleRecord:
     parameters: dict[str, Any]  # of the clustering, resolved (k, min_samples, ...)
     sizes: dict[int, int] = field(default_factory=dict)  # sampled rows per cluster id
     state: SampleState = "spreading"
+    min_cluster_size: int = 0  # as the sample was clustered (core/sample.py: scaled)
 
     def as_data(self) -> dict[str, Any]:
         data = asdict(self)
@@ -57,6 +58,7 @@ class SampleRecord:
             parameters=dict(data.get("parameters") or {}),
             sizes={int(c): int(n) for c, n in (data.get("sizes") or {}).items()},
             state=data.get("state", "spreading"),
+            min_cluster_size=int(data.get("min_cluster_size", 0)),
         )
 
 
