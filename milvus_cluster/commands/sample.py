@@ -179,12 +179,15 @@ def read_sample(
 def write_sample(
     milvus: Milvus, target: Target, columns: LabelColumns, chosen: Chosen, advance: Advance
 ) -> None:
-    """The sample's labels: in place, only its rows, partition by partition; or through
-    the migration the plan says (the other rows get no label: stage 5 gives them one)."""
+    """The sample's labels: where rows may have labels already, only the sample's rows,
+    partition by partition (the others keep theirs until stage 5); else through the
+    migration the plan says (the other rows get no label until stage 5 gives them one)."""
     info, the_plan = target.info, target.plan
-    if the_plan.strategy != "in-place":
+    if not the_plan.has_labels:  # the first run: the fields come in, the sample's labels too
         apply(milvus, info, the_plan, columns, target.capabilities.scalar_index, advance)
         return
+    if the_plan.strategy == "dynamic":
+        milvus.set_properties(info.name, the_plan.marker)  # the keys are ours from now on
     rows = columns.keys.rows(chosen.keys)
     for number, partition in enumerate(chosen.partitions):
         mine = rows[(chosen.where == number) & (rows >= 0)]
@@ -193,6 +196,10 @@ def write_sample(
         )
         write_some(milvus, info, the_plan, part, partition, advance)
     milvus.flush(info.name)
+    if the_plan.strategy != "dynamic":  # as apply() does: a dynamic key has no index
+        milvus.ensure_scalar_index(
+            info.name, the_plan.label_field, target.capabilities.scalar_index
+        )
 
 
 def sampled_result(

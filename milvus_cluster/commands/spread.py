@@ -220,7 +220,7 @@ def _resume_at(keys: np.ndarray, progress: Progress, partition: str | None) -> i
     last = progress.done.get(partition or "")
     if last is None or not len(keys):
         return 0
-    return int(np.searchsorted(keys, np.asarray([last]).astype(keys.dtype), side="right")[0])
+    return int(np.searchsorted(keys, last, side="right"))  # a str or an int: no truncation
 
 
 def _batches(keys: np.ndarray) -> Iterator[np.ndarray]:
