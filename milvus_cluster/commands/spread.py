@@ -35,13 +35,14 @@ from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.sample import Shard, in_sample
 from milvus_cluster.core.vectors import collect_vectors
 from milvus_cluster.core.vote import vote_in_sample
-from milvus_cluster.errors import CollectionError
+from milvus_cluster.errors import CollectionError, LockLost
 from milvus_cluster.jobs.catalog import Catalog, catalog_name
 from milvus_cluster.jobs.run import Job
 from milvus_cluster.jobs.sampling import (
     Progress,
     SampleRecord,
     load_progress,
+    load_sample,
     save_progress,
     settle_sizes,
 )
@@ -144,6 +145,7 @@ def spread(
         advance = job.checked(advance)
         for partition, keys in waiting:
             for batch in _batches(keys):
+                check_current(job.catalog, record)
                 rows = rows_by_key(milvus, info, batch, fields_for_write(info, the_plan))
                 labels = _label_batch(milvus, info, the_plan, rows, partition, index, known, model)
                 progress = progress.advanced(partition, batch[-1], labels)
@@ -155,6 +157,17 @@ def spread(
         save_progress(job.catalog, progress)
         sizes = settle_sizes(job.catalog, record)
     return Spread(progress, progress.rows - done_before, sizes)
+
+
+def check_current(catalog: Catalog, record: SampleRecord) -> None:
+    """Stop a shard whose sample a newer label run has replaced (one small read a batch:
+    its labels would otherwise overwrite the new run's)."""
+    current = load_sample(catalog)
+    if current is None or current.run_id != record.run_id or current.state != "spreading":
+        raise LockLost(
+            f"The sample of run {record.run_id} that this job labels rows by was replaced "
+            "(a newer label run, or it is finished); this job stopped before writing more."
+        )
 
 
 def _label_batch(
