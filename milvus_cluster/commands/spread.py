@@ -22,7 +22,7 @@ catalog (Model, model_of) and the in-place plan of a labelled collection.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -141,35 +141,68 @@ def spread(
     if known is None:
         with clock.stage("read", len(sample_keys)) as advance:
             known = fetch_sample(milvus, info, the_plan.label_field, sample_keys, advance)
-    index = LocalIndex(known.vectors, info.metric, model.k)
     progress = load_progress(job.catalog, record.run_id, shard)
     waiting = [(p, keys[_resume_at(keys, progress, p) :]) for p, keys in groups]
     done_before = progress.rows
+    voter = Voter(LocalIndex(known.vectors, info.metric, model.k), known, model)
     with clock.stage("assign", sum(len(keys) for _, keys in waiting)) as advance:
         advance = job.checked(advance)
         for partition, keys in waiting:
             for batch in _batches(keys):
                 check_current(job.catalog, record)
-                rows = _sorted(
-                    rows_by_key(milvus, info, batch, fields_for_write(info, the_plan)), info.pk
-                )
-                verdict = _vote(info, rows, index, known, model)
-                columns = LabelColumns(
-                    KeyIndex(np.asarray([r[info.pk] for r in rows])), verdict.labels, verdict.shares
-                )
-                for start in range(0, len(rows), WRITE_BATCH):  # progress kept a write at a time
-                    chunk = rows[start : start + WRITE_BATCH]
-                    write_read_rows(milvus, info, the_plan, columns, chunk, partition)
-                    labels = verdict.labels[start : start + WRITE_BATCH]
-                    progress = progress.advanced(partition, chunk[-1][info.pk], labels)
-                    save_progress(job.catalog, progress)
-                    checkpoint("spread-batch")
-                    advance(len(chunk))
+                progress = label_batch(milvus, info, the_plan, batch, partition, voter,
+                                       job.catalog, progress, advance)  # fmt: skip
         milvus.flush(info.name)
-        progress = Progress(progress.run_id, progress.shard, progress.done, progress.counts, True)
+        progress = replace(progress, finished=True)
         save_progress(job.catalog, progress)
         sizes = settle_sizes(job.catalog, record)
     return Spread(progress, progress.rows - done_before, sizes)
+
+
+@dataclass(frozen=True)
+class Voter:
+    """The sample's index, its rows and the rule's model: what a batch is voted on by."""
+
+    index: LocalIndex
+    known: SampleSet
+    model: Model
+
+    def vote(self, info: CollectionInfo, rows: list[dict]) -> Verdict:
+        """The vote of the sample for the rows read, in their order."""
+        if not rows:
+            return joined([])
+        found = collect_vectors([rows], info.pk, info.vector_field, info.dim, len(rows))
+        scales = self.model.scales
+        return vote_in_sample(self.index, self.known.labels, found.vectors, self.model.k, scales)
+
+
+def label_batch(
+    milvus: Milvus,
+    info: CollectionInfo,
+    the_plan: Plan,
+    keys: np.ndarray,
+    partition: str | None,
+    voter: Voter,
+    catalog: Catalog,
+    progress: Progress,
+    advance: Advance,
+) -> Progress:
+    """Fetch the rows of these keys, vote, and write them a WRITE_BATCH at a time in key
+    order, recording after each write the last key done."""
+    found = rows_by_key(milvus, info, keys, fields_for_write(info, the_plan))
+    rows = _sorted(found, info.pk)
+    verdict = voter.vote(info, rows)
+    pks = as_key_array([row[info.pk] for row in rows])
+    columns = LabelColumns(KeyIndex(pks), verdict.labels, verdict.shares)
+    for start in range(0, len(rows), WRITE_BATCH):
+        chunk = rows[start : start + WRITE_BATCH]
+        write_read_rows(milvus, info, the_plan, columns, chunk, partition)
+        labels = verdict.labels[start : start + WRITE_BATCH]
+        progress = progress.advanced(partition, chunk[-1][info.pk], labels)
+        save_progress(catalog, progress)
+        checkpoint("spread-batch")
+        advance(len(chunk))
+    return progress
 
 
 def check_current(catalog: Catalog, record: SampleRecord) -> None:
@@ -181,16 +214,6 @@ def check_current(catalog: Catalog, record: SampleRecord) -> None:
             f"The sample of run {record.run_id} that this job labels rows by was replaced "
             "(a newer label run, or it is finished); this job stopped before writing more."
         )
-
-
-def _vote(
-    info: CollectionInfo, rows: list[dict], index: LocalIndex, known: SampleSet, model: Model
-) -> Verdict:
-    """The vote of the sample for the rows read, in their order."""
-    if not rows:
-        return joined([])
-    found = collect_vectors([rows], info.pk, info.vector_field, info.dim, len(rows))
-    return vote_in_sample(index, known.labels, found.vectors, model.k, model.scales)
 
 
 def _sorted(rows: list[dict], pk: str) -> list[dict]:
