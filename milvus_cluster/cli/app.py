@@ -25,6 +25,7 @@ from milvus_cluster.cli.options import (
     noise_option,
     prob_field_option,
     reduce_option,
+    sample_options,
     target_options,
     text_field_option,
     vector_field_option,
@@ -60,6 +61,8 @@ def run_label(as_json: bool, dry_run: bool, preview: bool = False, **options: An
         knn=options.pop("knn"),
         noise=options.pop("noise", "keep"),
         reduce=options.pop("reduction", None),
+        sample=options.pop("sample", None),
+        seed=options.pop("seed", 0),
     )
     options.pop("verbose", None)
     options["prob_field"] = options["prob_field"] or None
@@ -99,6 +102,7 @@ preview_option = click.option(
 @reduce_option
 @text_field_option
 @preview_option
+@sample_options
 @click.option("--dry-run", is_flag=True, help="Print the migration plan and change nothing.")
 @connection_options
 @reported
@@ -279,10 +283,19 @@ def ingest(
 
 @main.command()
 @job_options
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="After label --sample N --sample-only: label share I of N of the rows the sample "
+    "left (0 <= I < N); N processes label everything once.",
+)
 @connection_options
 @reported
 def assign(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> None:
-    """Label the rows that have no label yet by their nearest labelled rows (no re-clustering)."""
+    """Label the rows that have no label yet by their nearest labelled rows (no re-clustering).
+
+    After a sample run, the rows the sample left, by the sample's vote (see --shard)."""
     from milvus_cluster.commands.assign import assign_collection
 
     with progress_bars(as_json) as bars:

@@ -195,5 +195,30 @@ reduce_option = click.option(
 )
 
 
+sample_options = _all(
+    click.option(
+        "--sample",
+        default=None,
+        metavar="N|auto",
+        help="Cluster N rows picked at random (seeded) and label the others by their "
+        "nearest sampled rows; auto: every row up to 200,000, a 100,000-row sample above.",
+    ),
+    click.option(
+        "--seed",
+        default=0,
+        show_default=True,
+        type=int,
+        help="Which rows --sample picks (the same seed, the same rows).",
+    ),
+    click.option(
+        "--sample-only",
+        is_flag=True,
+        help="With --sample: cluster the sample and stop; `assign --shard I/N` processes "
+        "label the other rows.",
+    ),
+)
+"""label's sample mode."""
+
+
 def collection_option(help: str) -> Decorator:
     return click.option("-c", "--collection", required=True, help=help)

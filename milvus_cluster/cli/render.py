@@ -95,6 +95,8 @@ def clustering_lines(result: LabelResult) -> list[str]:
         f"  strategy: {result.plan.strategy} ({result.plan.write}); kNN {result.knn}, k={p.k}, "
         f"min_samples={p.min_samples}, min_cluster_size={p.min_cluster_size}",
     ]
+    if result.sampled:
+        lines.append(sample_line(result))
     if p.reduce is not None:
         lines.append(f"  reduced:  UMAP to {p.reduce.dim} dimensions before clustering")
     if result.pieces > 1:
@@ -183,9 +185,26 @@ def ingest_text(result: IngestResult) -> str:
     )
 
 
+def sample_line(result: LabelResult) -> str:
+    """Sample mode: what was clustered, what was voted on, and what is left."""
+    left = result.rows == result.sampled and not result.assigned
+    rest = (
+        "the other rows wait for `milvus-cluster assign [--shard I/N]`"
+        if left
+        else f"{result.assigned:,} more rows labelled by their nearest sampled rows"
+    )
+    return (
+        f"  sample:   {result.sampled:,} rows clustered (seed {result.parameters.seed}, "
+        f"min_cluster_size {result.sample_min_cluster_size} on the sample, run "
+        f"{result.sample_run}); {rest}"
+    )
+
+
 def assign_text(result: AssignResult) -> str:
-    if result.rows == 0:
+    if result.rows == 0 and not result.shard:
         return f"Every row of {result.requested!r} has a label; nothing to assign."
+    if result.shard:
+        return share_text(result)
     top = sorted(result.by_cluster.items(), key=lambda item: -item[1])
     gains = ", ".join(f"{cluster} +{rows:,}" for cluster, rows in top[:8])
     stages = ", ".join(f"{stage} {s:.1f}" for stage, s in result.seconds.items())
@@ -193,6 +212,19 @@ def assign_text(result: AssignResult) -> str:
         f"Assigned {result.rows:,} rows of {result.requested!r} that had no label: "
         f"{result.assigned:,} to clusters, {result.noise:,} noise (-1).",
         f"  clusters: {gains or 'none'}{' …' if len(top) > 8 else ''}",
+        f"  seconds:  {stages} ({result.rows_per_second:,.0f} rows/s)",
+        *job_lines(result.run_id, result.catalog, result.took_over),
+    ]
+    return "\n".join(lines)
+
+
+def share_text(result: AssignResult) -> str:
+    """assign in sample mode: one share of the rows a sample left, voted on."""
+    stages = ", ".join(f"{stage} {s:.1f}" for stage, s in result.seconds.items())
+    lines = [
+        f"Labelled {result.rows:,} rows of {result.requested!r} (shard {result.shard}) by the "
+        f"sample of run {result.sample_run}: {result.assigned:,} to clusters, "
+        f"{result.noise:,} noise (-1).",
         f"  seconds:  {stages} ({result.rows_per_second:,.0f} rows/s)",
         *job_lines(result.run_id, result.catalog, result.took_over),
     ]

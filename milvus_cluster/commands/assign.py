@@ -13,6 +13,11 @@ another row labelled in the same run (which would let a new group of rows creep
 into a cluster a row at a time). The writes touch only the new rows, partition by
 partition. A killed run leaves some rows labelled and the rest null: the next run
 labels the rest. A run with nothing to label ends at once, without lock or run row.
+
+Sample mode: while the catalog's sample record is `spreading` (after `label --sample N
+--sample-only`, or a sample run killed half-way), assign labels the rows the sample
+left instead, by the vote of the sample (commands/spread.py), all of them or, with
+`--shard I/N`, one share, under that share's own lock so that the shards run at once.
 """
 
 from __future__ import annotations
@@ -23,29 +28,24 @@ from typing import Any
 import numpy as np
 
 from milvus_cluster.commands.connect import connect
+from milvus_cluster.commands.spread import Model, labelled_plan, model_of, spread
 from milvus_cluster.commands.stages import Advance, Clock, StageProgress
 from milvus_cluster.core import knn as knn_stage
 from milvus_cluster.core.keys import KeyIndex
 from milvus_cluster.core.parameters import Parameters
+from milvus_cluster.core.sample import Shard, parse_shard
 from milvus_cluster.core.vectors import collect_vectors
-from milvus_cluster.core.vote import Verdict, nearest_cluster
-from milvus_cluster.errors import CollectionError
-from milvus_cluster.jobs.catalog import Catalog, catalog_name
-from milvus_cluster.jobs.lock import LOCK_TTL
-from milvus_cluster.jobs.run import Job, run_job
-from milvus_cluster.migration.plan import Plan, plan
+from milvus_cluster.core.vote import Verdict, joined, verdict_of_hits
+from milvus_cluster.errors import LockHeld, ParameterError
+from milvus_cluster.jobs.catalog import Catalog
+from milvus_cluster.jobs.lock import LOCK_TTL, held_message
+from milvus_cluster.jobs.run import Job, holder_of, run_job
+from milvus_cluster.jobs.sampling import SampleRecord, load_sample
+from milvus_cluster.migration.plan import Plan
 from milvus_cluster.migration.write import LabelColumns, write_some
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.expressions import labelled, unlabelled
-
-
-@dataclass(frozen=True)
-class Model:
-    """What the rule needs from the catalog: each cluster's scale, and k."""
-
-    scales: np.ndarray  # indexed by cluster id, NaN for ids without a cluster
-    k: int
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ class AssignResult:
     run_id: str = ""
     catalog: str = ""
     took_over: str = ""
+    shard: str = ""  # sample mode: the share labelled ("1/4"), "0/1" for all
+    sample_run: str = ""  # sample mode: the run whose sample the rows were voted against
 
     @property
     def rows_per_second(self) -> float:
@@ -92,8 +94,15 @@ def assign_collection(
     prob_field: str | None = "cluster_prob",
     progress: StageProgress | None = None,
     lock_ttl: float = LOCK_TTL,
+    shard: str | None = None,
 ) -> AssignResult:
-    """Label the rows of `collection` whose label is null (see the module's contract)."""
+    """Label the rows of `collection` whose label is null (see the module's contract).
+
+    After `label --sample N --sample-only` (or a sample run killed half-way), the rows
+    the sample left are labelled instead, by the vote of the sample (commands/spread.py),
+    and `shard` ("I/N") labels only share I of N of them, so that N processes run
+    side by side."""
+    share = parse_shard(shard)  # before anything is opened: a bad value changes nothing
     clock = Clock(progress)
     with connect(uri, token, db_name) as milvus:
         with clock.timed("inspect"):
@@ -103,7 +112,18 @@ def assign_collection(
                 info = milvus.inspect(collection, vector_field, count=True)
                 the_plan = labelled_plan(milvus, info, label_field, prob_field)
                 catalog = Catalog.open(milvus, info.requested)
-                model = model_of(catalog, info.requested, milvus.hint(f"label -c {info.requested}"))
+                record = load_sample(catalog)
+                if record is not None and record.state == "spreading":
+                    return assign_share(milvus, info, the_plan, record, share, clock, lock_ttl)
+                if share.count > 1:
+                    raise ParameterError(
+                        f"--shard {share}: no sample run of {info.requested!r} is waiting for "
+                        "its other rows (label --sample N --sample-only starts one); run "
+                        "assign without --shard to label new rows."
+                    )
+                model = model_of(
+                    catalog, info.requested, label_hint=milvus.hint(f"label -c {info.requested}")
+                )
                 waiting = info.rows - milvus.count(info.name, labelled(label_field))
             if waiting == 0:
                 return AssignResult(info.name, info.requested, 0, 0, 0, seconds=clock.seconds)
@@ -111,6 +131,44 @@ def assign_collection(
                 result = _run(milvus, Task(info, the_plan, model), job, waiting, clock)
                 job.finish(result.counts(), clock.seconds)
                 return result
+
+
+def assign_share(
+    milvus: Milvus,
+    info: CollectionInfo,
+    the_plan: Plan,
+    record: SampleRecord,
+    share: Shard,
+    clock: Clock,
+    lock_ttl: float,
+) -> AssignResult:
+    """Label a share of the rows a sample run left, under that share's own lock (the
+    collection's when it is all of them); refused while a label or relabel runs."""
+    catalog = Catalog.open(milvus, info.requested)
+    holder = holder_of(catalog) if catalog is not None and share.count > 1 else None
+    if holder is not None:
+        raise LockHeld(held_message(info.requested, holder))
+    shard = str(share) if share.count > 1 else ""
+    parameters = {"k": Parameters.of(record.parameters).k, "sample_run": record.run_id}
+    with run_job(milvus, info, "assign", parameters, lock_ttl, shard=shard) as job:
+        outcome = spread(milvus, info, the_plan, record, share, job, clock)
+        counts = outcome.progress.counts
+        result = AssignResult(
+            collection=info.name,
+            requested=info.requested,
+            rows=outcome.rows,
+            assigned=outcome.rows - outcome.noise,
+            noise=outcome.noise,
+            by_cluster={c: n for c, n in sorted(counts.items()) if c >= 0},
+            seconds=clock.seconds,
+            run_id=job.run_id,
+            catalog=job.catalog.name,
+            took_over=job.took_over,
+            shard=str(share),
+            sample_run=record.run_id,
+        )
+        job.finish(result.counts(), clock.seconds)
+        return result
 
 
 @dataclass(frozen=True)
@@ -177,8 +235,7 @@ def label_rows(milvus: Milvus, task: Task, vectors: np.ndarray) -> Verdict:
     info, the_plan, model = task.info, task.plan, task.model
     lite_flat = milvus.lite and info.index_type.upper() in ("FLAT", "")
     size = knn_stage.search_batch_size(info.rows, info.dim, model.k, lite_flat)
-    labels = np.empty((len(vectors), model.k), dtype=np.int64)
-    distances = np.empty((len(vectors), model.k), dtype=np.float32)
+    verdicts = []
     for start in range(0, len(vectors), size):
         batch = vectors[start : start + size]
         query_index, _, raw, values = milvus.search_where(
@@ -186,43 +243,8 @@ def label_rows(milvus: Milvus, task: Task, vectors: np.ndarray) -> Verdict:
         )
         hit_labels = np.asarray(values, dtype=np.int64)
         rows, found = knn_stage.hits_to_matrix(query_index, hit_labels, raw, len(batch), model.k)
-        stop = start + len(batch)
-        distances[start:stop] = np.where(
-            np.isnan(found), np.inf, knn_stage.to_distances(found, info.metric)
-        )
-        labels[start:stop] = np.where(np.isnan(found), -1, rows)
-    return nearest_cluster(labels, distances, model.scales)
-
-
-def labelled_plan(
-    milvus: Milvus, info: CollectionInfo, label_field: str, prob_field: str | None
-) -> Plan:
-    """How labels are written in place; refuses a collection that has no labels yet."""
-    labelled_before = milvus.has(catalog_name(info.requested))  # else plan() refuses
-    the_plan = plan(info, milvus.capabilities(), label_field, prob_field, overwrite=labelled_before)
-    if not the_plan.has_labels:
-        raise CollectionError(
-            f"{info.requested!r} has no {label_field!r} field yet, so there are no clusters to "
-            f"assign rows to; label it first: {milvus.hint(f'label -c {info.requested}')}"
-        )
-    return the_plan
-
-
-def model_of(catalog: Catalog | None, collection: str, label_hint: str) -> Model:
-    """Scales from the catalog's clusters, k from their labelling run; `label_hint` is
-    the command that labels the collection, for the refusal."""
-    clusters = catalog.clusters() if catalog is not None else []
-    if not clusters:
-        raise CollectionError(
-            f"{collection!r} has no clusters in its catalog, so new rows have nothing to join; "
-            f"label it first: {label_hint}"
-        )
-    scales = np.full(max(c.cluster_id for c in clusters) + 1, np.nan)
-    for cluster in clusters:
-        scales[cluster.cluster_id] = cluster.scale
-    run = catalog.last_labelling() if catalog is not None else None
-    params = Parameters.of(run.parameters if run else {}).resolved()
-    return Model(scales, params.k or 0)
+        verdicts.append(verdict_of_hits(rows, found, np.isnan(found), info.metric, model.scales))
+    return joined(verdicts)
 
 
 def unlabelled_rows(milvus: Milvus, info: CollectionInfo, field: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from milvus_cluster.commands.connect import connect
-from milvus_cluster.commands.label import build_graph
+from milvus_cluster.commands.labelling import build_graph
 from milvus_cluster.commands.map_page import cluster_figure, write_page
 from milvus_cluster.commands.stages import Advance, Clock, StageProgress
 from milvus_cluster.core.keys import as_key_array, unique_keys

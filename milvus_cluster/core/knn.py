@@ -160,31 +160,52 @@ def milvus_knn(
 def local_knn(
     vectors: np.ndarray, k: int, metric: Metric, progress: Progress | None = None
 ) -> KnnGraph:
-    """The same graph computed here with faiss, over the vectors already read.
-
-    Exact up to LOCAL_EXACT_LIMIT rows, an HNSW index (as Milvus would use)
-    beyond. faiss rather than hand-written search: it ships with milvus-lite."""
-    import faiss
-
+    """The same graph computed here with faiss, over the vectors already read."""
     k = effective_k(len(vectors), k)
-    base = np.ascontiguousarray(vectors, dtype=np.float32)
-    if metric == "COSINE":
-        base = normalised(base)
-    faiss_metric = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
-    if len(base) > LOCAL_EXACT_LIMIT:
-        index = faiss.IndexHNSWFlat(base.shape[1], 32, faiss_metric)
-        index.hnsw.efConstruction = 80
-        index.add(base)
-        index.hnsw.efSearch = max(64, 4 * (k + 1))
+    index = LocalIndex(vectors, metric, k + 1)
 
     def hits(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if len(base) > LOCAL_EXACT_LIMIT:
-            raw, rows = index.search(batch, k + 1)
-        else:
-            raw, rows = faiss.knn(batch, base, k + 1, metric=faiss_metric)
-        return rows, raw
+        return index.search(batch, k + 1)
 
-    return _graph(base, k, metric, LOCAL_BATCH, hits, progress)
+    return _graph(index.base, k, metric, LOCAL_BATCH, hits, progress)
+
+
+class LocalIndex:
+    """faiss over `vectors` (m × dim), searched by `search(queries, limit)`, which
+    returns the hit rows (b × limit, -1 where fewer) and raw distances as Milvus would
+    (squared L2, or similarity). Exact up to LOCAL_EXACT_LIMIT rows, an HNSW index (as
+    Milvus itself would use) beyond. faiss rather than hand-written search: it ships
+    with milvus-lite. Used for the kNN graph and for sample mode's vote."""
+
+    def __init__(self, vectors: np.ndarray, metric: Metric, limit: int) -> None:
+        import faiss
+
+        self.metric = metric
+        self.base = np.ascontiguousarray(vectors, dtype=np.float32)
+        if metric == "COSINE":
+            self.base = normalised(self.base)
+        self.faiss_metric = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
+        self.hnsw = None
+        if len(self.base) > LOCAL_EXACT_LIMIT:
+            self.hnsw = faiss.IndexHNSWFlat(self.base.shape[1], 32, self.faiss_metric)
+            self.hnsw.hnsw.efConstruction = 80
+            self.hnsw.add(self.base)
+            self.hnsw.hnsw.efSearch = max(64, 4 * limit)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def search(self, queries: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.metric == "COSINE":
+            queries = normalised(queries)
+        if self.hnsw is not None:
+            raw, rows = self.hnsw.search(queries, limit)
+        else:
+            raw, rows = faiss.knn(queries, self.base, limit, metric=self.faiss_metric)
+        return rows, raw
 
 
 def _graph(

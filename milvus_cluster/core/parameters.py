@@ -13,6 +13,7 @@ from typing import Any, Literal, get_args
 
 from milvus_cluster.core.clustering import SelectionMethod
 from milvus_cluster.core.reduce import Reduction, parse_reduction
+from milvus_cluster.core.sample import SampleRequest, parse_sample
 from milvus_cluster.core.settle import NoisePolicy
 from milvus_cluster.errors import ParameterError
 
@@ -29,6 +30,8 @@ class Parameters:
     knn: KnnMethod = "auto"
     noise: NoisePolicy = "keep"  # "assign": noise rows close enough to a cluster join it
     reduce: Reduction | None = None  # topic-model mode: cluster in a UMAP embedding
+    sample: SampleRequest = None  # sample mode: cluster this many rows ("auto": by size)
+    seed: int = 0  # which rows the sample takes
 
     def __init__(
         self,
@@ -39,6 +42,8 @@ class Parameters:
         knn: KnnMethod = "auto",
         noise: NoisePolicy = "keep",
         reduce: Reduction | str | None = None,
+        sample: SampleRequest | str = None,
+        seed: int = 0,
         *,
         method: SelectionMethod | None = None,
     ) -> None:
@@ -60,6 +65,8 @@ class Parameters:
             "knn": _choice("knn", knn, KnnMethod),
             "noise": _choice("noise", noise, NoisePolicy),
             "reduce": _reduction(reduce),
+            "sample": parse_sample(sample),
+            "seed": _count("seed", seed, 0),
         }
         if min_samples and k and min_samples > k:
             raise ParameterError(

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from milvus_cluster.core.knn import LocalIndex, Metric, to_distances
+
 NOISE = -1
 _NEAR_ZERO = 1e-12  # weight of an exact duplicate: it decides the vote, without dividing by 0
 
@@ -53,6 +55,35 @@ def nearest_cluster(labels: np.ndarray, distances: np.ndarray, scales: np.ndarra
     return Verdict(
         np.where(accepted, winner, NOISE), np.where(accepted, share, 0.0).astype(np.float32)
     )
+
+
+def joined(verdicts: list[Verdict]) -> Verdict:
+    """The verdicts of several batches of rows as one."""
+    if not verdicts:
+        return Verdict(np.zeros(0, np.int64), np.zeros(0, np.float32))
+    labels = np.concatenate([v.labels for v in verdicts])
+    return Verdict(labels, np.concatenate([v.shares for v in verdicts]))
+
+
+def verdict_of_hits(
+    hit_labels: np.ndarray, raw: np.ndarray, missing: np.ndarray, metric: Metric, scales: np.ndarray
+) -> Verdict:
+    """The rule from search hits (m × k each): the neighbours' labels and the raw
+    distances the search returned (squared L2, or similarities), `missing` where a row
+    had fewer than k hits."""
+    distances = np.where(missing, np.inf, to_distances(np.where(missing, 0, raw), metric))
+    return nearest_cluster(np.where(missing, NOISE, hit_labels), distances, scales)
+
+
+def vote_in_sample(
+    index: LocalIndex, labels: np.ndarray, vectors: np.ndarray, k: int, scales: np.ndarray
+) -> Verdict:
+    """The rule for rows (m × dim `vectors`) whose neighbours are the k nearest rows of a
+    labelled sample: `index` over the sample's vectors, `labels` (N,) their labels."""
+    rows, raw = index.search(vectors, max(1, min(k, len(index))))
+    missing = rows < 0
+    hit_labels = np.asarray(labels, dtype=np.int64)[np.maximum(rows, 0)]
+    return verdict_of_hits(hit_labels, raw, missing, index.metric, scales)
 
 
 def _weighted_vote(

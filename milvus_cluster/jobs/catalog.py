@@ -255,6 +255,15 @@ class Catalog:
         ]
         self._write(rows)
 
+    def set_sizes(self, sizes: dict[int, int]) -> None:
+        """Set every cluster's size (sample mode: its sampled rows and every shard's)."""
+        self._write(
+            [
+                self._cluster_row(_resized(e, sizes.get(e.cluster_id, e.size)), e.keywords)
+                for e in self.clusters()
+            ]
+        )
+
     def set_keywords(self, keywords: dict[int, Sequence[str]]) -> None:
         """Store keywords for clusters by id."""
         entries = {e.cluster_id: e for e in self.clusters()}
@@ -317,15 +326,29 @@ class Catalog:
         data = {"next_id": ledger.next_id, "retired": list(ledger.retired)}
         self._write([self._row("ids", "ids", data=data)])
 
-    def read_lock(self) -> dict[str, Any] | None:
-        row = self._get("lock")
+    def read_lock(self, key: str = "lock") -> dict[str, Any] | None:
+        return self.data(key)
+
+    def write_lock(self, holder: dict[str, Any], key: str = "lock") -> None:
+        self._write([self._row(key, "lock", state="held", data=_plain(holder))])
+
+    def delete_lock(self, key: str = "lock") -> None:
+        self.milvus.delete(self.name, f"key == {quoted(key)}")
+
+    # -- rows of other kinds: sample mode's record and progress (jobs/sampling.py) --
+
+    def data(self, key: str) -> dict[str, Any] | None:
+        """The `data` of the row `key`, None when there is none."""
+        row = self._get(key)
         return dict(row["data"]) if row else None
 
-    def write_lock(self, holder: dict[str, Any]) -> None:
-        self._write([self._row("lock", "lock", state="held", data=_plain(holder))])
+    def save_data(self, key: str, kind: str, data: dict[str, Any], run_id: str = "") -> None:
+        self._write([self._row(key, kind, run_id=run_id, data=_plain(data))])
 
-    def delete_lock(self) -> None:
-        self.milvus.delete(self.name, 'key == "lock"')
+    def data_of_kind(self, kind: str) -> dict[str, dict[str, Any]]:
+        """{key: data} of every row of `kind` (at most PAGE of them)."""
+        rows = self.milvus.query(self.name, f"kind == {quoted(kind)}", ["key", "data"], PAGE)
+        return {row["key"]: dict(row["data"]) for row in rows}
 
     def drop_if_new_and_unused(self) -> bool:
         """Drop the catalog when this process made it and no id or cluster was written

@@ -112,8 +112,9 @@ class Holder:
 class Lock:
     """A lock this job holds; renewed by a thread until `release()`."""
 
-    def __init__(self, catalog: Catalog, holder: Holder, ttl: float) -> None:
+    def __init__(self, catalog: Catalog, holder: Holder, ttl: float, key: str = "lock") -> None:
         self.catalog = catalog
+        self.key = key  # the catalog row: "lock", or a shard's own ("lock:1/4")
         self.holder = holder
         self.ttl = ttl
         self.renewed_at = time.monotonic()
@@ -125,20 +126,26 @@ class Lock:
 
     @classmethod
     def acquire(
-        cls, catalog: Catalog, collection: str, command: str, ttl: float = LOCK_TTL
+        cls,
+        catalog: Catalog,
+        collection: str,
+        command: str,
+        ttl: float = LOCK_TTL,
+        key: str = "lock",
     ) -> tuple[Lock, Holder | None]:
-        """Take the lock of `collection`; returns it and the dead holder it replaced, if
-        any. Raises LockHeld, naming the holder, when a live job has it."""
-        current = _holder(catalog)
+        """Take the lock of `collection` (`key`: the row, "lock" unless a shard's);
+        returns it and the dead holder it replaced, if any. Raises LockHeld, naming the
+        holder, when a live job has it."""
+        current = _holder(catalog, key)
         if current is not None and current.alive:
             raise LockHeld(held_message(collection, current))
         mine = Holder.me(command, ttl)
-        catalog.write_lock(asdict(mine))
+        catalog.write_lock(asdict(mine), key)
         time.sleep(SETTLE_LITE if catalog.milvus.lite else SETTLE_SERVER)
-        winner = _holder(catalog)
+        winner = _holder(catalog, key)
         if winner is None or winner.token != mine.token:
             raise LockHeld(held_message(collection, winner or current or mine))
-        lock = cls(catalog, mine, ttl)
+        lock = cls(catalog, mine, ttl, key)
         lock._thread.start()
         return lock, current
 
@@ -161,20 +168,20 @@ class Lock:
         if self._thread.is_alive():
             self._thread.join()
         with suppress(MilvusClusterError):  # an unreleased lease simply expires
-            current = _holder(self.catalog)
+            current = _holder(self.catalog, self.key)
             if current is not None and current.token == self.holder.token:
-                self.catalog.delete_lock()
+                self.catalog.delete_lock(self.key)
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.ttl / 4):
             try:
-                current = _holder(self.catalog)
+                current = _holder(self.catalog, self.key)
                 if current is None or current.token != self.holder.token:
                     taker = current.describe() if current else "the lock row was removed"
                     self.lost = f"taken over: {taker}"
                     return
                 self.holder = self.holder.renewed(self.ttl)
-                self.catalog.write_lock(asdict(self.holder))
+                self.catalog.write_lock(asdict(self.holder), self.key)
                 self.renewed_at = time.monotonic()
             except MilvusClusterError:
                 continue  # Milvus unreachable for now; check() gives up after ttl
@@ -187,8 +194,8 @@ def held_message(collection: str, holder: Holder) -> str:
     )
 
 
-def _holder(catalog: Catalog) -> Holder | None:
-    data = catalog.read_lock()
+def _holder(catalog: Catalog, key: str = "lock") -> Holder | None:
+    data = catalog.read_lock(key)
     return Holder.from_row(data) if data else None
 
 

@@ -69,18 +69,23 @@ def run_job(
     command: str,
     parameters: dict[str, Any],
     ttl: float = LOCK_TTL,
+    shard: str = "",
 ) -> Iterator[Job]:
-    """Run a job on `info`'s collection under its lock, recorded in its catalog."""
+    """Run a job on `info`'s collection under its lock, recorded in its catalog. A
+    `shard` ("1/4") takes that shard's own lock instead, so that the shards of one
+    collection run side by side, and records the shard among the parameters."""
     catalog = Catalog.open(milvus, info.requested, info.dim)
     assert catalog is not None
-    lock, previous = Lock.acquire(catalog, info.requested, command, ttl)
+    key = f"lock:{shard}" if shard else "lock"
+    parameters = parameters | {"shard": shard} if shard else parameters
+    lock, previous = Lock.acquire(catalog, info.requested, command, ttl, key)
     try:
         record = RunRecord(
             new_run_id(), command, "running", lock.holder.owner, now(), parameters=parameters
         )
         job = Job(catalog, lock, record)
         job.took_over = previous.describe() if previous is not None else ""
-        job.abandoned = fail_abandoned(catalog, record.run_id)
+        job.abandoned = fail_abandoned(catalog, record.run_id, shard)
         catalog.save_run(record)
         try:
             yield job
@@ -97,9 +102,14 @@ def run_job(
         lock.release()
 
 
-def fail_abandoned(catalog: Catalog, successor: str) -> tuple[str, ...]:
-    """Mark as failed the runs still `running`: with the lock ours, none of them is."""
-    stale = [record for record in catalog.runs() if record.state == "running"]
+def fail_abandoned(catalog: Catalog, successor: str, shard: str = "") -> tuple[str, ...]:
+    """Mark as failed the runs still `running` under the lock we now hold (the
+    collection's, or this shard's): with it ours, none of them is."""
+    stale = [
+        record
+        for record in catalog.runs()
+        if record.state == "running" and record.parameters.get("shard", "") == shard
+    ]
     for record in stale:
         error = (
             f"abandoned: the job stopped without finishing (killed, or it lost Milvus); "

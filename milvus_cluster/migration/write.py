@@ -218,3 +218,28 @@ def write_some(
     if plan.write == "partial upsert":
         return _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
     return _rewrite(milvus, info, plan, columns, pks, partition, progress)
+
+
+def fields_for_write(info: CollectionInfo, plan: Plan) -> list[str]:
+    """What to read of rows whose labels `write_read_rows` will write: key and vector
+    (the vote's). Whole rows are read again by key just before their upsert, where
+    the server has no partial upsert (`_rewrite_batch`: a row read earlier would undo
+    the application's writes since)."""
+    return [info.pk, info.vector_field]
+
+
+def write_read_rows(
+    milvus: Milvus,
+    info: CollectionInfo,
+    plan: Plan,
+    columns: LabelColumns,
+    rows: list[dict[str, Any]],
+    partition: str | None,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write the labels of `rows`, read with `fields_for_write`, all in `partition`;
+    the caller flushes."""
+    pks = [row[info.pk] for row in rows]
+    if plan.write == "partial upsert":
+        return _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
+    return _rewrite(milvus, info, plan, columns, pks, partition, progress)

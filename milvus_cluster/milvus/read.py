@@ -54,6 +54,18 @@ def read_vectors(
     return vectors
 
 
+def rows_by_key(
+    milvus: Milvus, info: CollectionInfo, keys: Sequence | np.ndarray, fields: Sequence[str]
+) -> list[dict]:
+    """`fields` of the rows with these keys that are still there; 1,000 keys a query."""
+    plain: list = np.asarray(keys).tolist()
+    rows: list[dict] = []
+    for start in range(0, len(plain), 1_000):
+        expression = key_filter(info.pk, info.pk_type, plain[start : start + 1_000])
+        rows += milvus.query(info.name, expression, list(fields))
+    return rows
+
+
 def check_none_lost(
     milvus: Milvus, info: CollectionInfo, before: np.ndarray, read: np.ndarray
 ) -> None:

@@ -1,0 +1,279 @@
+"""Labels for the rows a sample left out: the vote of their nearest sampled rows.
+
+The contract: a collection whose label field exists, a SampleRecord (jobs/sampling.py)
+whose clusters are the catalog's, and a Shard. Every row of the shard that is not in
+the sample gets the label `assign` would give it (core/vote.py: the clusters' scales,
+the noise cut-off), with its k nearest neighbours among the sample's rows found in a
+local faiss index over the sample's vectors. Why local: Milvus cannot search "the
+sample" without a filter that names its keys, and a local index answers 10-100× more
+queries a second than a Milvus search on Lite or on the 2.3.5 server (README, *Sample
+mode*).
+
+Streaming: a key-only pass gives the shard's keys (sorted, by partition); then a batch
+at a time the rows are fetched by key, voted on and written, and the shard's progress
+row records the last key done. Memory: the sample (N × dim), the shard's keys, one
+batch. A shard killed half-way and started again skips every key up to the last one
+recorded; the batch in flight is written again, with the same labels.
+
+Also here, because `assign` and the sample share them: the vote's model from the
+catalog (Model, model_of) and the in-place plan of a labelled collection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from milvus_cluster.checkpoints import checkpoint
+from milvus_cluster.commands.stages import Advance, Clock
+from milvus_cluster.core.keys import KeyIndex, as_key_array
+from milvus_cluster.core.knn import LocalIndex
+from milvus_cluster.core.labels import label_array
+from milvus_cluster.core.parameters import Parameters
+from milvus_cluster.core.sample import Shard, in_sample
+from milvus_cluster.core.vectors import collect_vectors
+from milvus_cluster.core.vote import Verdict, joined, vote_in_sample
+from milvus_cluster.errors import CollectionError, LockLost
+from milvus_cluster.jobs.catalog import Catalog, catalog_name
+from milvus_cluster.jobs.run import Job
+from milvus_cluster.jobs.sampling import (
+    Progress,
+    SampleRecord,
+    load_progress,
+    load_sample,
+    save_progress,
+    settle_sizes,
+)
+from milvus_cluster.migration.plan import Plan, plan
+from milvus_cluster.migration.write import LabelColumns, fields_for_write, write_read_rows
+from milvus_cluster.milvus.client import WRITE_BATCH, Milvus
+from milvus_cluster.milvus.describe import CollectionInfo
+from milvus_cluster.milvus.read import rows_by_key
+
+# Rows fetched by key and voted on at a time (written WRITE_BATCH at a time). Measured
+# on the 2.3.5 server: 2,000 a batch labelled 571 rows/s at 200,000 rows, most of it
+# spent waiting on Strong reads after writes; the fixed costs of a batch (the check of
+# the sample record, the reads' waits) are shared by 5 writes at 10,000.
+SPREAD_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class Model:
+    """What the rule needs from the catalog: each cluster's scale, and k."""
+
+    scales: np.ndarray  # indexed by cluster id, NaN for ids without a cluster
+    k: int
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """The sample's rows as the vote needs them: vectors (N × dim) and labels (N,)."""
+
+    vectors: np.ndarray
+    labels: np.ndarray
+
+
+@dataclass(frozen=True)
+class Spread:
+    """What one shard labelled: rows per label (-1 noise), this time and before."""
+
+    progress: Progress
+    labelled_now: int  # rows written by this process
+    sizes: dict[int, int]  # every cluster's size in the catalog afterwards
+
+    @property
+    def rows(self) -> int:
+        return self.progress.rows
+
+    @property
+    def noise(self) -> int:
+        return self.progress.counts.get(-1, 0)
+
+
+def labelled_plan(
+    milvus: Milvus, info: CollectionInfo, label_field: str, prob_field: str | None
+) -> Plan:
+    """How labels are written in place; refuses a collection that has no labels yet."""
+    labelled_before = milvus.has(catalog_name(info.requested))  # else plan() refuses
+    the_plan = plan(info, milvus.capabilities(), label_field, prob_field, overwrite=labelled_before)
+    if not the_plan.has_labels:
+        raise CollectionError(
+            f"{info.requested!r} has no {label_field!r} field yet, so there are no clusters to "
+            f"assign rows to; label it first: {milvus.hint(f'label -c {info.requested}')}"
+        )
+    return the_plan
+
+
+def model_of(
+    catalog: Catalog | None,
+    collection: str,
+    k: int | None = None,
+    label_hint: str | None = None,
+) -> Model:
+    """Scales from the catalog's clusters, k from their labelling run (or `k`);
+    `label_hint` is the command that labels the collection, for the refusal."""
+    clusters = catalog.clusters() if catalog is not None else []
+    if not clusters:
+        raise CollectionError(
+            f"{collection!r} has no clusters in its catalog, so new rows have nothing to join; "
+            f"label it first: {label_hint or f'milvus-cluster label -c {collection}'}"
+        )
+    scales = np.full(max(c.cluster_id for c in clusters) + 1, np.nan)
+    for cluster in clusters:
+        scales[cluster.cluster_id] = cluster.scale
+    if k is None:
+        run = catalog.last_labelling() if catalog is not None else None
+        k = Parameters.of(run.parameters if run else {}).resolved().k
+    return Model(scales, k or 0)
+
+
+def spread(
+    milvus: Milvus,
+    info: CollectionInfo,
+    the_plan: Plan,
+    record: SampleRecord,
+    shard: Shard,
+    job: Job,
+    clock: Clock,
+    known: SampleSet | None = None,
+) -> Spread:
+    """Label the shard's rows outside the sample (see the module's contract); `known`:
+    the sample as the clustering left it, else fetched again by key."""
+    model = model_of(job.catalog, info.requested, Parameters.of(record.parameters).k)
+    with clock.stage("keys", info.rows) as advance:
+        groups, sample_keys = shard_keys(milvus, info, record, shard, advance)
+    if known is None:
+        with clock.stage("read", len(sample_keys)) as advance:
+            known = fetch_sample(milvus, info, the_plan.label_field, sample_keys, advance)
+    progress = load_progress(job.catalog, record.run_id, shard)
+    waiting = [(p, keys[_resume_at(keys, progress, p) :]) for p, keys in groups]
+    done_before = progress.rows
+    voter = Voter(LocalIndex(known.vectors, info.metric, model.k), known, model)
+    with clock.stage("assign", sum(len(keys) for _, keys in waiting)) as advance:
+        advance = job.checked(advance)
+        for partition, keys in waiting:
+            for batch in _batches(keys):
+                check_current(job.catalog, record)
+                progress = label_batch(milvus, info, the_plan, batch, partition, voter,
+                                       job.catalog, progress, advance)  # fmt: skip
+        milvus.flush(info.name)
+        progress = replace(progress, finished=True)
+        save_progress(job.catalog, progress)
+        sizes = settle_sizes(job.catalog, record)
+    return Spread(progress, progress.rows - done_before, sizes)
+
+
+@dataclass(frozen=True)
+class Voter:
+    """The sample's index, its rows and the rule's model: what a batch is voted on by."""
+
+    index: LocalIndex
+    known: SampleSet
+    model: Model
+
+    def vote(self, info: CollectionInfo, rows: list[dict]) -> Verdict:
+        """The vote of the sample for the rows read, in their order."""
+        if not rows:
+            return joined([])
+        found = collect_vectors([rows], info.pk, info.vector_field, info.dim, len(rows))
+        scales = self.model.scales
+        return vote_in_sample(self.index, self.known.labels, found.vectors, self.model.k, scales)
+
+
+def label_batch(
+    milvus: Milvus,
+    info: CollectionInfo,
+    the_plan: Plan,
+    keys: np.ndarray,
+    partition: str | None,
+    voter: Voter,
+    catalog: Catalog,
+    progress: Progress,
+    advance: Advance,
+) -> Progress:
+    """Fetch the rows of these keys, vote, and write them a WRITE_BATCH at a time in key
+    order, recording after each write the last key done."""
+    found = rows_by_key(milvus, info, keys, fields_for_write(info, the_plan))
+    rows = _sorted(found, info.pk)
+    verdict = voter.vote(info, rows)
+    pks = as_key_array([row[info.pk] for row in rows])
+    columns = LabelColumns(KeyIndex(pks), verdict.labels, verdict.shares)
+    for start in range(0, len(rows), WRITE_BATCH):
+        chunk = rows[start : start + WRITE_BATCH]
+        write_read_rows(milvus, info, the_plan, columns, chunk, partition)
+        labels = verdict.labels[start : start + WRITE_BATCH]
+        progress = progress.advanced(partition, chunk[-1][info.pk], labels)
+        save_progress(catalog, progress)
+        checkpoint("spread-batch")
+        advance(len(chunk))
+    return progress
+
+
+def check_current(catalog: Catalog, record: SampleRecord) -> None:
+    """Stop a shard whose sample a newer label run has replaced (one small read a batch:
+    its labels would otherwise overwrite the new run's)."""
+    current = load_sample(catalog)
+    if current is None or current.run_id != record.run_id or current.state != "spreading":
+        raise LockLost(
+            f"The sample of run {record.run_id} that this job labels rows by was replaced "
+            "(a newer label run, or it is finished); this job stopped before writing more."
+        )
+
+
+def _sorted(rows: list[dict], pk: str) -> list[dict]:
+    """Rows in key order, so that a write's last key says every key before it is done."""
+    order = np.argsort(as_key_array([row[pk] for row in rows]), kind="stable")
+    return [rows[i] for i in order]
+
+
+def shard_keys(
+    milvus: Milvus, info: CollectionInfo, record: SampleRecord, shard: Shard, advance: Advance
+) -> tuple[list[tuple[str | None, np.ndarray]], np.ndarray]:
+    """A key-only pass: the shard's keys outside the sample, sorted, by partition (in
+    the order partitions are written), and the sample's keys that are still there."""
+    groups: dict[str | None, list[np.ndarray]] = {}
+    sampled: list[np.ndarray] = []
+    for partition, batch in milvus.iterate_by_partition(info.name, info.pk, [info.pk]):
+        keys = as_key_array([row[info.pk] for row in batch])
+        chosen = in_sample(keys, record.seed, record.threshold)
+        sampled.append(keys[chosen])
+        mine = ~chosen & shard.holds(keys, record.seed)
+        groups.setdefault(partition, []).append(keys[mine])
+        advance(len(batch))
+    ordered = [(p, np.sort(np.concatenate(chunks))) for p, chunks in groups.items()]
+    return ordered, np.concatenate(sampled) if sampled else np.zeros(0, np.int64)
+
+
+def fetch_sample(
+    milvus: Milvus, info: CollectionInfo, label_field: str, keys: np.ndarray, advance: Advance
+) -> SampleSet:
+    """The sample's vectors and labels, read by key; rows without a label (inserted since
+    the sample was taken, their hash below its threshold) are left out."""
+    labels: list[np.ndarray] = []
+
+    def labelled_batches() -> Iterator[list[dict]]:
+        for batch in _batches(keys):
+            rows = rows_by_key(milvus, info, batch, [info.pk, info.vector_field, label_field])
+            found = label_array([row.get(label_field) for row in rows])
+            labels.append(found[found >= -1])
+            advance(len(rows))
+            yield [row for row, label in zip(rows, found) if label >= -1]
+
+    # The keys are distinct, so collect_vectors keeps every row, in reading order.
+    vectors = collect_vectors(labelled_batches(), info.pk, info.vector_field, info.dim, len(keys))
+    return SampleSet(vectors.vectors, np.concatenate(labels) if labels else np.zeros(0, np.int64))
+
+
+def _resume_at(keys: np.ndarray, progress: Progress, partition: str | None) -> int:
+    """Where a shard restarts in a partition's sorted keys: after the last key done."""
+    last = progress.done.get(partition or "")
+    if last is None or not len(keys):
+        return 0
+    return int(np.searchsorted(keys, last, side="right"))  # a str or an int: no truncation
+
+
+def _batches(keys: np.ndarray) -> Iterator[np.ndarray]:
+    for start in range(0, len(keys), SPREAD_BATCH):
+        yield keys[start : start + SPREAD_BATCH]
