@@ -71,7 +71,9 @@ document.body.dataset.points = plot._fullData
 plot.on("plotly_restyle", function () {
   var shown = {};
   plot.data.forEach(function (trace) {
-    if (trace.meta !== undefined) { shown[trace.meta] = trace.visible !== "legendonly" && trace.visible !== false; }
+    if (trace.meta !== undefined) {
+      shown[trace.meta] = trace.visible !== "legendonly" && trace.visible !== false;
+    }
   });
   var update = {};
   (plot.layout.annotations || []).forEach(function (note, i) {
