@@ -137,9 +137,7 @@ def test_the_search_box_filters_points_in_chromium(uri, labelled, chromium, tmp_
     topic = chromium(page, "--dump-dom", search="football")
     football = sum("football" in TOPICS[t] for t in clustered_vectors(600, dim=16)[1])
     assert football <= matches(topic.stdout) < 300, "football's rows, and its cluster's"
-    none = chromium(page, "--dump-dom", search="no-such-word")
-    assert matches(none.stdout) == 0
-    assert "data-errors" not in re.search(r"<html[^>]*>", none.stdout).group(0)
+    assert "data-errors" not in re.search(r"<html[^>]*>", topic.stdout).group(0)
 
 
 def test_a_legend_entry_per_cluster_up_to_the_limit():
