@@ -158,8 +158,8 @@ def test_a_legend_entry_per_cluster_up_to_the_limit():
     assert figure.data[-1].marker.symbol == "x", "unlabelled rows in their own style, on top"
     assert sum(len(trace.x) for trace in figure.data) == len(labels)
     notes = figure.layout.annotations
-    assert [note.text for note in notes[:3]] == ["0 · word0, more", "1 · word1, more",
-                                                 "2 · word2, more"]  # fmt: skip
+    assert len(notes) == clusters and notes[-1].text == "0 · word0, more", "largest on top"
+    assert [note.name for note in notes[-3:]] == ["2", "1", "0"]
     assert all(note.bgcolor for note in notes), "names on a box, readable over points"
 
 

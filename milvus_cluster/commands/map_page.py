@@ -212,7 +212,8 @@ class _Traces:
 def _names(
     xy: np.ndarray, labels: np.ndarray, keywords: dict[int, list[str]], by_size: np.ndarray
 ) -> list[dict[str, Any]]:
-    """Cluster names at the median of their points, on a semi-opaque box, the largest first."""
+    """Cluster names at the median of their points, on a semi-opaque box; the largest
+    clusters' last, so where names overlap theirs are drawn on top."""
     notes = []
     for rank, cluster in enumerate(by_size[:NAMED_CLUSTERS]):
         x, y = np.median(xy[labels == cluster], axis=0)
@@ -230,7 +231,7 @@ def _names(
                 "captureevents": False,
             }
         )
-    return notes
+    return notes[::-1]
 
 
 def _short_name(label: int, keywords: dict[int, list[str]]) -> str:
