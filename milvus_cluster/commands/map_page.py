@@ -165,11 +165,20 @@ def cluster_figure(
         dragmode="pan",
         legend={"itemsizing": "constant", "font": {"size": 11}, "tracegroupgap": 0},
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        xaxis={"visible": False},
-        yaxis={"visible": False},
+        xaxis={"visible": False, "range": _padded(xy[:, 0], 0.12)},  # room for names at the edge
+        yaxis={"visible": False, "range": _padded(xy[:, 1], 0.05)},
         annotations=_names(xy, labels, keywords, by_size),
     )
     return figure
+
+
+def _padded(values: np.ndarray, share: float) -> list[float] | None:
+    """The values' range widened by `share` of it on each side (None: plotly's own)."""
+    if not len(values):
+        return None
+    low, high = float(np.min(values)), float(np.max(values))
+    pad = share * (high - low) or 1.0
+    return [low - pad, high + pad]
 
 
 class _Traces:
