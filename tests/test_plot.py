@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from pymilvus import DataType
 
 from milvus_cluster import Parameters, label_collection
 from milvus_cluster.cli import main
+from milvus_cluster.commands.map_page import LEGEND_CLUSTERS, cluster_figure, palette
 from milvus_cluster.commands.plot import plot_collection, sample_rows
 from milvus_cluster.core.labels import UNLABELLED
 from milvus_cluster.errors import ParameterError
@@ -66,17 +68,21 @@ def chromium() -> Callable[..., subprocess.CompletedProcess]:
     program = shutil.which("chromium") or shutil.which("chromium-browser")
     if program is None:
         pytest.skip("no chromium (CI installs Debian's package)")
-    return lambda page, *options: run_chromium(program, page, *options)
+    return lambda page, *options, search=None: run_chromium(program, page, *options, search=search)
 
 
-def run_chromium(program: str, page: Path, *options: str) -> subprocess.CompletedProcess:
-    """Headless Chromium on a local page, a fresh profile, nothing from the network."""
+def run_chromium(
+    program: str, page: Path, *options: str, search: str | None = None
+) -> subprocess.CompletedProcess:
+    """Headless Chromium on a local page, a fresh profile, nothing from the network;
+    `search` fills in the page's search box (its `#search=` address)."""
+    address = page.as_uri() + (f"#search={quote(search)}" if search is not None else "")
     with tempfile.TemporaryDirectory() as profile:
         return subprocess.run(
             [program, "--headless", "--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader",
              "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-             "--enable-logging=stderr", "--virtual-time-budget=30000", *options, page.as_uri()],
+             "--enable-logging=stderr", "--virtual-time-budget=30000", *options, address],
             capture_output=True, text=True, timeout=180,
         )  # fmt: skip
 
@@ -95,11 +101,72 @@ def test_the_page_loads_in_chromium_with_every_point(uri, labelled, chromium, tm
     assert f'data-points="{result.points}"' in body, body
     assert "data-errors" not in re.search(r"<html[^>]*>", loaded.stdout).group(0)
     assert "Uncaught" not in loaded.stderr
+    legend = legend_entries(loaded.stdout)
+    clusters = [entry for entry in legend if re.match(r"\d+: ", entry)]
+    assert len(clusters) == 4 and legend == [*(["noise"] if result.noise else []), *clusters]
+    assert sorted(int(entry.split(":")[0]) for entry in clusters) == sorted(result.sizes)
+    assert all(word in html for cluster in result.keywords.values() for word in cluster[:1])
+    assert 'id="search-box"' in loaded.stdout and "data-matches" not in body
     SCREENSHOTS.mkdir(exist_ok=True)
     shot = SCREENSHOTS / "clusters.png"
     taken = chromium(page, f"--screenshot={shot}", "--window-size=1280,800", "--hide-scrollbars")
     assert taken.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000, "the screenshot looks blank"
+
+
+def legend_entries(dom: str) -> list[str]:
+    """The legend's entries as Chromium drew them, top to bottom, without their counts."""
+    texts = re.findall(r'<text class="legendtext"[^>]*data-unformatted="([^"]*)"', dom)
+    return [re.sub(r" \([\d,]+\)$", "", text) for text in texts]
+
+
+def matches(dom: str) -> int | None:
+    found = re.search(r'<body[^>]*data-matches="(\d+)"', dom)
+    return int(found.group(1)) if found else None
+
+
+@backend_independent
+def test_the_search_box_filters_points_in_chromium(uri, labelled, chromium, tmp_path):
+    name, _ = labelled
+    page = tmp_path / "clusters.html"
+    plot_collection(name, page, uri=uri)  # all 600 rows; row i's text has "story i"
+    one = chromium(page, "--dump-dom", search="Story 123")
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert matches(one.stdout) == 1, re.search(r"<body[^>]*>", one.stdout).group(0)
+    assert 'id="search-count">1 match<' in one.stdout
+    topic = chromium(page, "--dump-dom", search="football")
+    football = sum("football" in TOPICS[t] for t in clustered_vectors(600, dim=16)[1])
+    assert football <= matches(topic.stdout) < 300, "football's rows, and its cluster's"
+    assert "data-errors" not in re.search(r"<html[^>]*>", topic.stdout).group(0)
+
+
+def test_a_legend_entry_per_cluster_up_to_the_limit():
+    clusters = LEGEND_CLUSTERS + 10
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.repeat(np.arange(clusters), np.arange(clusters, 0, -1) + 5),
+                   np.full(30, -1), np.full(7, UNLABELLED)]  # fmt: skip
+    xy = rng.normal(size=(len(labels), 2)) + labels[:, None] % 97
+    keywords = {c: [f"word{c}", "more"] for c in range(clusters)}
+    figure = cluster_figure(xy, labels, np.arange(len(labels)), None, keywords)
+    names = [trace.name for trace in figure.data]
+    assert names[0] == "noise (30)" and names[-1] == "not labelled yet (7)"
+    assert names[1 : LEGEND_CLUSTERS + 1] == [
+        f"{c}: word{c}, more ({clusters - c + 5:,})" for c in range(LEGEND_CLUSTERS)
+    ]
+    assert names[LEGEND_CLUSTERS + 1].startswith("other clusters: 10 (")
+    assert len(names) == LEGEND_CLUSTERS + 3
+    assert figure.data[-1].marker.symbol == "x", "unlabelled rows in their own style, on top"
+    assert sum(len(trace.x) for trace in figure.data) == len(labels)
+    notes = figure.layout.annotations
+    assert len(notes) == clusters and notes[-1].text == "0 · word0, more", "largest on top"
+    assert [note.name for note in notes[-3:]] == ["2", "1", "0"]
+    assert all(note.bgcolor for note in notes), "names on a box, readable over points"
+
+
+def test_the_palette_does_not_repeat():
+    for count in (4, 60, 200):
+        colours = palette(count)
+        assert len(colours) == count and len({c.upper() for c in colours}) == count
 
 
 @backend_independent
