@@ -127,7 +127,7 @@ def test_no_acknowledged_write_is_lost(client, uri, backend, capabilities, tmp_p
         f"{app.log.refused} refused, {len(lost)} undone ({', '.join(sorted(kinds)) or '-'})",
         file=sys.stderr,
     )
-    assert app.log.acknowledged >= 20, "the application wrote during the run"
+    assert app.log.acknowledged >= 5, "the application wrote during the run"
     assert kinds <= allowed(backend, capabilities.partial_upsert, command), lost[:10]
     if command != "rollback":  # every row has a label or is one the application wrote since
         labels = read_labels(client, name)

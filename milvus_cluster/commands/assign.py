@@ -183,9 +183,8 @@ class Task:
 def _run(milvus: Milvus, task: Task, job: Job, waiting: int, clock: Clock) -> AssignResult:
     info, the_plan = task.info, task.plan
     with clock.stage("search", waiting) as advance:
-        found = find_labels(
-            milvus, task, unlabelled_rows(milvus, info, the_plan.label_field), advance
-        )
+        unlabelled = unlabelled_rows(milvus, info, the_plan.label_field)
+        found = find_labels(milvus, task, unlabelled, advance, most=waiting)
     labels = np.concatenate([f.columns.labels for f in found]) if found else np.zeros(0, int)
     with clock.stage("write", len(labels)) as advance:
         advance = job.checked(advance)
@@ -210,17 +209,28 @@ def _run(milvus: Milvus, task: Task, job: Job, waiting: int, clock: Clock) -> As
     )
 
 
-def find_labels(milvus: Milvus, task: Task, waiting: str, advance: Advance) -> list[Found]:
+def find_labels(
+    milvus: Milvus, task: Task, waiting: str, advance: Advance, most: int
+) -> list[Found]:
     """Read the unlabelled rows (`waiting`: their filter; keys and vectors, a batch at a
-    time) and find each one's label; what is kept is keys and labels, by partition."""
+    time) and find each one's label; what is kept is keys and labels, by partition.
+    At `most` rows (as many as were waiting at the start) the run stops: Milvus 2.3's
+    iterator shows rows inserted after it began, and an application that inserts
+    faster than rows are searched would otherwise keep a run going for ever (seen:
+    over 900 s for 300 rows); the rows it adds meanwhile wait for the next run."""
     info = task.info
     fields = [info.pk, info.vector_field]
     parts: dict[str | None, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+    done = 0
     for partition, batch in milvus.iterate_by_partition(info.name, info.pk, fields, waiting):
+        batch = batch[: max(most - done, 0)]
+        if not batch:
+            break
         rows = collect_vectors([batch], info.pk, info.vector_field, info.dim, len(batch))
         verdict = label_rows(milvus, task, rows.vectors)
         parts.setdefault(partition, []).append((rows.pks, verdict.labels, verdict.shares))
         advance(rows.n)
+        done += rows.n
     return [Found(partition, _columns(found)) for partition, found in parts.items()]
 
 
