@@ -103,6 +103,7 @@ def _probe(milvus: Milvus, inferred: Capabilities, scratch: str) -> Capabilities
         row = milvus.query(scratch, "id == 1", ["v", "n"])[0]
         partial = row["n"] == 7 and [round(x, 3) for x in row["v"]] == [0.0, 1.0]
     add_field = _works(lambda: milvus.add_field(scratch, "added", "INT64"))
+    milvus.release(scratch)  # an index is made on a released collection (ensure_scalar_index)
     index = (
         "INVERTED"
         if _works(lambda: milvus.ensure_scalar_index(scratch, "n", "INVERTED"))
