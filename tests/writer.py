@@ -146,7 +146,7 @@ def lost_writes(client: MilvusClient, name: str, before: dict[Any, str], log: Lo
 
 if __name__ == "__main__":  # a process of its own, against a server
     uri, name, stop_file, log_file = sys.argv[1:5]
-    writer = Writer(uri, name, seed=int(time.time()))
+    writer = Writer(uri, name, seed=int(time.time()), pause=0.5)  # ~8 writes a second
     writer.read_start()
     Path(log_file + ".ready").touch()
     writer.write_until_stopped(Path(stop_file))
