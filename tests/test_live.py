@@ -74,7 +74,7 @@ def titles(client: MilvusClient, name: str) -> dict:
 COMMANDS = ["label", "label-in-place", "relabel", "assign", "rollback"]
 
 
-def undone(lost: list, expected: dict, found: dict) -> set[str]:
+def undone(lost: list, expected: dict) -> set[str]:
     """What kind of write each lost key's last one was: insert, update or delete."""
     kinds = set()
     for key in lost:
@@ -121,7 +121,7 @@ def test_no_acknowledged_write_is_lost(client, uri, backend, capabilities, tmp_p
             rollback_collection(name, uri=uri)
     expected = before | app.log.titles
     lost = lost_writes(client, name, before, app.log)
-    kinds = undone(lost, expected, titles(client, name))
+    kinds = undone(lost, expected)
     print(
         f"{command} on {backend}: {app.log.acknowledged} writes acknowledged during the run, "
         f"{app.log.refused} refused, {len(lost)} undone ({', '.join(sorted(kinds)) or '-'})",
