@@ -97,9 +97,11 @@ def runnable(arguments: list[str]) -> bool:
 
 
 @pytest.mark.backends("lite")  # the README's examples, on Milvus Lite
-def test_readme_commands_on_the_demo_collection_run_on_lite(tmp_path, uri, client):
+def test_readme_commands_on_the_demo_collection_run_on_lite(tmp_path, uri, client, monkeypatch):
     """Each block of README commands on `docs` runs in order, on a fresh Lite file with a
-    small `docs` collection (labelled first when the block does not label it itself)."""
+    small `docs` collection (labelled first when the block does not label it itself), in
+    a folder of its own: `export` writes where it is told, the checkout is no place."""
+    monkeypatch.chdir(tmp_path)
     blocks: dict[int, list[list[str]]] = {}
     for number, arguments in command_lines():
         if runnable(arguments):
