@@ -21,7 +21,7 @@ hdbscan.HDBSCAN on the raw vectors (adjusted Rand index ≥ 0.95 in the tests).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -46,6 +46,9 @@ class Clustering:
     probabilities: np.ndarray  # (n,) float32 in [0, 1], 0 for noise
     outlier_scores: np.ndarray  # (n,) float32 GLOSH, larger = more outlying
     pieces: int  # connected pieces of the kNN graph before they were joined
+    # hdbscan's condensed tree (record array parent, child, lambda_val, child_size), from
+    # which core/layers.py makes the coarser layers; None for an engine without one
+    tree: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_clusters(self) -> int:
@@ -103,7 +106,7 @@ def cluster_graph(
             condensed, stability, method, allow_single_cluster, False, 0.0, 0
         )
     scores = outlier_scores(condensed) if len(condensed) else np.zeros(graph.n)
-    return ordered_by_size(labels, probabilities, scores, pieces)
+    return replace(ordered_by_size(labels, probabilities, scores, pieces), tree=condensed)
 
 
 def core_distances(graph: KnnGraph, min_samples: int) -> np.ndarray:
