@@ -227,6 +227,14 @@ def cleanup(
 )
 @knn_option
 @click.option("--seed", default=0, show_default=True, help="Seed of the sample and the layout.")
+@click.option(
+    "--layer",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 8),
+    help="Colour by this layer of the hierarchy (1: topics' parents, 2: theirs, …; "
+    "0: the clusters).",
+)
 @connection_options
 @reported
 def plot(as_json: bool, verbose: bool, k: int | None, knn: str, **options: Any) -> None:
