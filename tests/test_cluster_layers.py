@@ -155,5 +155,7 @@ def test_layer_fields_go_through_the_label_fields_checks():
     assert layer_field_names(info(), "topic", 2, None) == ("topic_1", "topic_2")
     recorded = info(properties={"milvus_cluster.layer_fields": "a,b"})
     assert layer_field_names(recorded, "topic", 2, None) == ("a", "b")
+    assert layer_field_names(recorded, "topic", 0, None) == ("a", "b")  # kept current
+    assert layer_field_names(info(), "topic", 0, None) == ()
     with pytest.raises(ParameterError, match="as many names as layers"):
         layer_field_names(info(), "topic", 2, ("a",))

@@ -100,8 +100,9 @@ def label_collection(
                 size = sample_size(params.sample, info.rows, params.min_cluster_size, params.k or 0)
                 if params.layers and size is not None:
                     raise ParameterError(
-                        "--layers does not work with --sample yet: label without --sample, or "
-                        "leave out --layers (the layers are kept in the catalog either way)."
+                        "--layers does not work with --sample yet (nor does --sample on a "
+                        "collection with layer fields): label without --sample, or without "
+                        "--layers (the layers are kept in the catalog either way)."
                     )
                 if sample_only and size is None:
                     raise ParameterError(

@@ -78,7 +78,8 @@ class Plan:
     def marker(self) -> dict[str, str]:
         """The properties that tell later runs these label fields are milvus-cluster's, and
         which of them hold the layers (so that assign, unlabel and relabel find them)."""
-        return {LABEL_FIELDS: ",".join(self.fields), LAYER_FIELDS: ",".join(self.layer_fields)}
+        layers = {LAYER_FIELDS: ",".join(self.layer_fields)} if self.layer_fields else {}
+        return {LABEL_FIELDS: ",".join(self.fields)} | layers
 
     @property
     def has_labels(self) -> bool:
@@ -338,7 +339,9 @@ def layer_field_names(
     info: CollectionInfo, label_field: str, count: int, given: Sequence[str] | None
 ) -> tuple[str, ...]:
     """The names of `count` layer fields: those given (--layer-fields), else those the
-    collection records when there are as many, else `<label field>_1`, `_2`, …"""
+    collection records when there are as many, else `<label field>_1`, `_2`, … With
+    `count` 0 and none given, those the collection records: once written, the layer
+    fields are kept current by every run (a stale layer would no longer nest)."""
     if given is not None:
         if count and len(given) != count:
             raise ParameterError(
@@ -347,7 +350,7 @@ def layer_field_names(
             )
         return tuple(given)
     recorded = recorded_layer_fields(info)
-    if count and len(recorded) == count:
+    if not count or len(recorded) == count:
         return recorded
     return tuple(f"{label_field}_{layer}" for layer in range(1, count + 1))
 
