@@ -85,11 +85,13 @@ def test_layer_fields_nest_filter_and_follow_relabel_assign_and_unlabel(client, 
     assert all(v in UNSET for values in label_rows(client, table.name).values() for v in values)
 
 
+@backend_independent  # the write paths on the server: the test above
 def test_show_tree_prints_each_layer_indented(client, uri):
     table = create_table(client, n=300, topics=True)
     labelled = run("label", "-c", table.name, "--uri", uri, "--layer-fields", "topic,theme",
                    "--min-cluster-size", "20", "--min-samples", "5")  # fmt: skip
     assert labelled.exit_code == 0, labelled.output
+    assert "  layers:   4 → 2 clusters (written to topic, theme)" in labelled.output
     shown = run("show", "-c", table.name, "--uri", uri, "--tree")
     assert shown.exit_code == 0, shown.output
     lines = shown.output.splitlines()

@@ -97,6 +97,11 @@ def clustering_lines(result: LabelResult) -> list[str]:
     ]
     if result.sampled:
         lines.append(sample_line(result))
+    if result.layers:
+        counts = " → ".join(f"{count:,}" for count in [result.clusters, *result.layers])
+        fields = result.plan.layer_fields
+        written = f" (written to {', '.join(fields)})" if fields else " (in the catalog)"
+        lines.append(f"  layers:   {counts} clusters{written}; show --tree shows them")
     if p.reduce is not None:
         lines.append(f"  reduced:  UMAP to {p.reduce.dim} dimensions before clustering")
     if result.pieces > 1:

@@ -65,6 +65,7 @@ class LabelResult:
     sample_run: str = ""  # sample mode: the run that clustered the sample
     assigned: int = 0  # sample mode: rows labelled by the vote of the sample
     sample_min_cluster_size: int = 0  # sample mode: min_cluster_size scaled to the sample
+    layers: list[int] = field(default_factory=list)  # clusters in layers 1, 2, … (catalog's)
 
     @property
     def noise_share(self) -> float:
@@ -334,6 +335,9 @@ def result_of(
         text_field=target.text_field,
         keywords=done.keywords if done is not None else {},
         columns=done.columns if done is not None else None,
+        layers=[int(np.unique(labels[labels >= 0]).size) for labels in settled.hierarchy.labels]
+        if settled is not None
+        else [],
     )
 
 
