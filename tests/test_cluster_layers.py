@@ -4,6 +4,8 @@ known nested blobs, the hdbscan package's own tree, per-row labels, stable ids.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import hdbscan
 import numpy as np
 import pytest
@@ -21,6 +23,9 @@ from milvus_cluster.core.layers import (
     nested,
     stable_layers,
 )
+from milvus_cluster.core.settle import settle_labels
+from milvus_cluster.core.stable_ids import IdLedger
+from milvus_cluster.core.vectors import Vectors
 from milvus_cluster.errors import ParameterError
 from milvus_cluster.migration.plan import check_field_names, layer_field_names
 
@@ -159,3 +164,18 @@ def test_layer_fields_go_through_the_label_fields_checks():
     assert layer_field_names(info(), "topic", 0, None) == ()
     with pytest.raises(ParameterError, match="as many names as layers"):
         layer_field_names(info(), "topic", 2, ("a",))
+
+
+def test_settle_takes_an_engines_own_layers_and_keeps_noise_assigned_rows_nested():
+    """An engine with its own layers (EVoC: per-row labels, finest first) hands them to
+    settle as they are; rows that --noise assign gives a cluster get its parents too."""
+    points, blob, three, nine = nested_blobs()
+    graph = local_knn(points, 16, "L2")
+    found = cluster_graph(graph, 10, 5, vectors=points)
+    coarse = layers_from_labels([found.labels, three, nine], renumber=True)
+    engine = replace(found, tree=None, layers=coarse)
+    pks = np.arange(len(points))
+    settled = settle_labels(graph, engine, Vectors(pks, points), None, IdLedger(), 5, "assign")
+    rows = settled.hierarchy.labels
+    assert adjusted_rand_score(three, rows[0]) == 1.0 and adjusted_rand_score(nine, rows[1]) == 1.0
+    assert nested([settled.labels, *rows])

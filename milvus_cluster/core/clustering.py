@@ -31,6 +31,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from milvus_cluster.core.knn import KnnGraph
+from milvus_cluster.core.layers import Layers
 from milvus_cluster.errors import ParameterError
 
 SelectionMethod = Literal["eom", "leaf"]
@@ -49,6 +50,10 @@ class Clustering:
     # hdbscan's condensed tree (record array parent, child, lambda_val, child_size), from
     # which core/layers.py makes the coarser layers; None for an engine without one
     tree: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # an engine that makes its own layers over `labels` (EVoC's cluster_layers_, through
+    # core.layers.layers_from_labels(..., renumber=True)) puts them here; else they come
+    # from `tree`
+    layers: Layers | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_clusters(self) -> int:

@@ -70,7 +70,9 @@ def settle_labels(
     stable = stable_ids(previous, labels, ledger)
     members = clustering.labels >= 0
     summaries = summarise(vectors.vectors, stable.labels, members, core, vectors.pks, graph.metric)
-    layers = layers_from_tree(clustering.tree, clustering.labels)
+    layers = clustering.layers
+    if layers is None:
+        layers = layers_from_tree(clustering.tree, clustering.labels)
     hierarchy = stable_layers(
         layers, labels, stable.labels, previous, previous_layers or Layers(), layer_ledgers
     )
