@@ -409,9 +409,12 @@ class Catalog:
         return tuple(_ledger(data) for data in (row["data"].get("layers", []) if row else []))
 
     def save_ledger(self, ledger: IdLedger, layers: Sequence[IdLedger] | None = None) -> None:
-        """Store layer 0's ledger and the coarser layers' (None: keep those stored)."""
+        """Store layer 0's ledger and the coarser layers' (None: keep those stored; the
+        stored ledgers of layers deeper than `layers` are kept, so that a run with fewer
+        layers never lets a later one hand out an id twice)."""
         self.holds_labels = True
-        kept = self.layer_ledgers() if layers is None else layers
+        stored = self.layer_ledgers()
+        kept = stored if layers is None else (*layers, *stored[len(layers) :])
         data = _ledger_data(ledger) | {"layers": [_ledger_data(each) for each in kept]}
         self._write([self._row("ids", "ids", data=data)])
 

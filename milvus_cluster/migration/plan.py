@@ -110,6 +110,15 @@ class Plan:
         field of the user's keeps the indexes it has)."""
         return not self.dynamic_copy and self.label_field not in self.overwritten
 
+    @property
+    def indexed_fields(self) -> tuple[str, ...]:
+        """The fields the copy indexes: the label field and the layer fields (so that
+        `cluster_id_1 == 3` is as fast as `cluster_id == 3`), where they are fields."""
+        if self.dynamic_copy:
+            return ()
+        wanted = (self.label_field, *self.layer_fields)
+        return tuple(name for name in wanted if name not in self.overwritten)
+
     def describe(self) -> str:
         """What applying the plan will do, one step a line."""
         via = f" (alias {self.requested!r})" if self.requested != self.collection else ""
@@ -130,7 +139,8 @@ class Plan:
         if self.strategy != "shadow":
             lines.append(f"- write {fields} on every row with a {self.write}.")
             return "\n".join(lines)
-        index = f", and an index on {self.label_field!r}" if self.label_index else ""
+        indexed = " and ".join(map(repr, self.indexed_fields))
+        index = f", and an index on {indexed}" if indexed else ""
         added = [f for f in self.fields if f not in self.overwritten]
         plus = (
             f"plus {' and '.join(repr(f) for f in added)}, {how}{index}"
