@@ -21,6 +21,7 @@ from milvus_cluster.cli.options import (
     job_options,
     knn_option,
     label_field_option,
+    layer_choices,
     noise_choice,
     noise_option,
     prob_field_option,
@@ -63,6 +64,7 @@ def run_label(as_json: bool, dry_run: bool, preview: bool = False, **options: An
         reduce=options.pop("reduction", None),
         sample=options.pop("sample", None),
         seed=options.pop("seed", 0),
+        layers=_layer_count(options.pop("layers", None), options.get("layer_fields")),
     )
     options.pop("verbose", None)
     options["prob_field"] = options["prob_field"] or None
@@ -95,6 +97,16 @@ preview_option = click.option(
 )
 
 
+def _layer_count(layers: int | None, names: tuple[str, ...] | None) -> int:
+    """--layers, or as many layers as --layer-fields names."""
+    if layers is not None and names is not None and layers != len(names):
+        raise click.UsageError(
+            f"--layers is {layers} but --layer-fields names {len(names)} fields; give as many "
+            "names as layers, or only one of the two options."
+        )
+    return layers if layers is not None else len(names or ())
+
+
 @main.command()
 @target_options
 @clustering_options
@@ -103,6 +115,7 @@ preview_option = click.option(
 @text_field_option
 @preview_option
 @sample_options
+@layer_choices()
 @click.option("--dry-run", is_flag=True, help="Print the migration plan and change nothing.")
 @connection_options
 @reported
@@ -214,6 +227,14 @@ def cleanup(
 )
 @knn_option
 @click.option("--seed", default=0, show_default=True, help="Seed of the sample and the layout.")
+@click.option(
+    "--layer",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 8),
+    help="Colour by this layer of the hierarchy (1: topics' parents, 2: theirs, …; "
+    "0: the clusters).",
+)
 @connection_options
 @reported
 def plot(as_json: bool, verbose: bool, k: int | None, knn: str, **options: Any) -> None:
@@ -303,7 +324,15 @@ def assign(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> Non
     emit(result, as_json, render.assign_text)
 
 
-RELABEL_CHANGES = ("min_cluster_size", "min_samples", "k", "knn", "cluster_selection", "noise")
+RELABEL_CHANGES = (
+    "min_cluster_size",
+    "min_samples",
+    "k",
+    "knn",
+    "cluster_selection",
+    "noise",
+    "layers",
+)
 """relabel's options that change the last run's parameters (Parameters' names too)."""
 
 
@@ -311,6 +340,7 @@ RELABEL_CHANGES = ("min_cluster_size", "min_samples", "k", "knn", "cluster_selec
 @job_options
 @clustering_choices(defaults=False)
 @noise_choice(defaults=False)
+@layer_choices(defaults=False)
 @click.option(
     "--max-changed",
     type=click.FloatRange(0, 1),
@@ -330,6 +360,9 @@ def relabel(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> No
     change them."""
     from milvus_cluster.commands.relabel import relabel_collection
 
+    if options.get("layer_fields") is not None and options.get("layers") is None:
+        options["layers"] = len(options["layer_fields"])
+    _layer_count(options.get("layers"), options.get("layer_fields"))
     given = {name: options.pop(name) for name in RELABEL_CHANGES}
     changes = {name: value for name, value in given.items() if value is not None}
     with progress_bars(as_json) as bars:
@@ -349,6 +382,12 @@ def relabel(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> No
     show_default=True,
     type=click.IntRange(0),
     help="How many recent runs to list.",
+)
+@click.option(
+    "--tree",
+    is_flag=True,
+    help="The layers as a tree: each top cluster, the clusters in it beneath, down to "
+    "the clusters of --label-field.",
 )
 @connection_options
 @reported

@@ -220,5 +220,30 @@ sample_options = _all(
 """label's sample mode."""
 
 
+def _names(context: click.Context, parameter: click.Parameter, value: str | None):
+    return None if value is None else tuple(name.strip() for name in value.split(",") if name)
+
+
+def layer_choices(defaults: bool = True) -> Decorator:
+    """--layers, --layer-fields: the coarser layers' label fields (label, relabel)."""
+    return _all(
+        click.option(
+            "--layers",
+            type=click.IntRange(0, 8),
+            default=None,
+            help="Also write this many fields of coarser and coarser clusters (topics, "
+            "super-topics…), named after --label-field: cluster_id_1, cluster_id_2, … "
+            + ("[default: 0, or as many as --layer-fields names]." if defaults else LAST_RUN),
+        ),
+        click.option(
+            "--layer-fields",
+            default=None,
+            callback=_names,
+            metavar="A,B,…",
+            help="Names of the layer fields, layer 1 first [default: <label-field>_1, …].",
+        ),
+    )
+
+
 def collection_option(help: str) -> Decorator:
     return click.option("-c", "--collection", required=True, help=help)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the commands' modules load only when a command runs
     from milvus_cluster.commands.ingest import IngestResult
     from milvus_cluster.commands.label import LabelResult
     from milvus_cluster.commands.plot import MapResult
-    from milvus_cluster.commands.show import ShowResult
+    from milvus_cluster.commands.show import ShowResult, TreeNode
     from milvus_cluster.commands.unlabel import Exported, Unlabelled
     from milvus_cluster.migration.rollback import Rollback
     from milvus_cluster.milvus.capabilities import Capabilities
@@ -97,6 +97,11 @@ def clustering_lines(result: LabelResult) -> list[str]:
     ]
     if result.sampled:
         lines.append(sample_line(result))
+    if result.layers:
+        counts = " → ".join(f"{count:,}" for count in [result.clusters, *result.layers])
+        fields = result.plan.layer_fields
+        written = f" (written to {', '.join(fields)})" if fields else " (in the catalog)"
+        lines.append(f"  layers:   {counts} clusters{written}; show --tree shows them")
     if p.reduce is not None:
         lines.append(f"  reduced:  UMAP to {p.reduce.dim} dimensions before clustering")
     if result.pieces > 1:
@@ -242,7 +247,10 @@ def show_text(result: ShowResult) -> str:
         f"{result.unlabelled:,}{waiting}",
         f"  {'id':>6}  {'size':>8}  {'share':>6}  exemplars",
     ]
-    for view in result.clusters:
+    if result.tree is not None:
+        lines[-1] = "  tree (layer: id, size, keywords):"
+        lines += [line for node in result.tree for line in tree_lines(node, 2)]
+    for view in result.clusters if result.tree is None else []:
         cluster = view.cluster
         exemplars = ", ".join(str(key) for key in cluster.exemplars)
         lines.append(
@@ -262,6 +270,13 @@ def show_text(result: ShowResult) -> str:
         )
     lines.append(f"  lock: {'held by ' + result.lock if result.lock else 'free'}")
     return "\n".join(lines)
+
+
+def tree_lines(node: TreeNode, indent: int) -> list[str]:
+    """A cluster of the tree on one line, its children indented beneath."""
+    words = f"  {', '.join(node.keywords[:6])}" if node.keywords else ""
+    line = f"{'':>{indent}}{node.layer}: {node.cluster_id:>4}  {node.size:>8,}{words}"
+    return [line] + [text for child in node.children for text in tree_lines(child, indent + 4)]
 
 
 def shorten(text: str, width: int = 70) -> str:

@@ -32,6 +32,7 @@ from milvus_cluster.commands.spread import Model, labelled_plan, model_of, sprea
 from milvus_cluster.commands.stages import Advance, Clock, StageProgress
 from milvus_cluster.core import knn as knn_stage
 from milvus_cluster.core.keys import KeyIndex
+from milvus_cluster.core.layers import Layers
 from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.sample import Shard, parse_shard
 from milvus_cluster.core.vectors import collect_vectors
@@ -231,13 +232,17 @@ def find_labels(
         parts.setdefault(partition, []).append((rows.pks, verdict.labels, verdict.shares))
         advance(rows.n)
         done += rows.n
-    return [Found(partition, _columns(found)) for partition, found in parts.items()]
+    layers = task.model.layers
+    return [Found(partition, _columns(found, layers)) for partition, found in parts.items()]
 
 
-def _columns(found: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> LabelColumns:
-    """One LabelColumns from the (keys, labels, shares) of several batches."""
+def _columns(
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]], layers: Layers
+) -> LabelColumns:
+    """One LabelColumns from the (keys, labels, shares) of several batches; a row's layer
+    fields get its cluster's parents (the catalog's)."""
     keys, labels, shares = (np.concatenate(column) for column in zip(*found))
-    return LabelColumns(KeyIndex(keys), labels, shares)
+    return LabelColumns(KeyIndex(keys), labels, shares, layers)
 
 
 def label_rows(milvus: Milvus, task: Task, vectors: np.ndarray) -> Verdict:

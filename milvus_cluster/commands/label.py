@@ -9,6 +9,7 @@ sample and the other rows are labelled by their nearest sampled rows (commands/s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from milvus_cluster.commands.connect import connect
@@ -21,12 +22,12 @@ from milvus_cluster.core.reduce import require_umap
 from milvus_cluster.core.sample import parse_sample, sample_size
 from milvus_cluster.core.stable_ids import DriftGuard, check_drift
 from milvus_cluster.errors import CollectionError, ParameterError
-from milvus_cluster.jobs.catalog import Catalog, ClusterEntry, catalog_name
+from milvus_cluster.jobs.catalog import Catalog, catalog_name
 from milvus_cluster.jobs.lock import LOCK_TTL
 from milvus_cluster.jobs.run import Job, parameters_of, run_job
 from milvus_cluster.jobs.sampling import supersede
 from milvus_cluster.migration.apply import apply
-from milvus_cluster.migration.plan import Requested, plan
+from milvus_cluster.migration.plan import Requested, layer_field_names, plan
 from milvus_cluster.migration.shadow import finish_switch
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import choose_text_field
@@ -53,6 +54,7 @@ def label_collection(
     relabel: DriftGuard | None = None,
     lock_ttl: float = LOCK_TTL,
     sample_only: bool = False,
+    layer_fields: Sequence[str] | None = None,
 ) -> LabelResult:
     """Cluster `collection` with HDBSCAN on its kNN graph and write the labels into it.
 
@@ -68,7 +70,10 @@ def label_collection(
     `relabel` (a DriftGuard) requires such labels and refuses too much drift.
     `parameters.sample` clusters a sample and labels the other rows by their nearest
     sampled rows (commands/sample.py); `sample_only` stops after the sample, leaving
-    the other rows to `assign --shard I/N` (or to `assign`)."""
+    the other rows to `assign --shard I/N` (or to `assign`). `parameters.layers` writes
+    that many fields of the coarser layers (core/layers.py), named `layer_fields` (None:
+    the names the collection records, else `<label_field>_1`, `_2`, …); the layers are
+    computed and kept in the catalog on every run."""
     params = replace(parameters.resolved(), sample=parse_sample(parameters.sample))
     clock = Clock(progress)
     with connect(uri, token, db_name) as milvus:
@@ -82,13 +87,23 @@ def label_collection(
                 capabilities = milvus.capabilities()
                 labelled_before = milvus.has(catalog_name(info.requested))
                 overwrite = overwrite_field or labelled_before
-                the_plan = plan(info, capabilities, label_field, prob_field, strategy, overwrite)
+                layers = layer_field_names(info, label_field, params.layers, layer_fields)
+                params = replace(params, layers=len(layers))
+                the_plan = plan(
+                    info, capabilities, label_field, prob_field, strategy, overwrite, layers
+                )
                 text = choose_text_field(info.fields, info.properties, text_field, info.requested)
                 target = Target(info, capabilities, the_plan, text)
                 check_parameters(
                     info.rows, params.k or 0, params.min_cluster_size, params.min_samples or 0
                 )
                 size = sample_size(params.sample, info.rows, params.min_cluster_size, params.k or 0)
+                if params.layers and size is not None:
+                    raise ParameterError(
+                        "--layers does not work with --sample yet (nor does --sample on a "
+                        "collection with layer fields): label without --sample, or without "
+                        "--layers (the layers are kept in the catalog either way)."
+                    )
                 if sample_only and size is None:
                     raise ParameterError(
                         f"--sample-only needs a sample smaller than the collection "
@@ -132,13 +147,11 @@ def _run(
     check_drift(done.settled.drift, relabel)
     with clock.stage("write", len(done.columns.labels)) as advance:
         job.check()
-        job.catalog.save_ledger(done.settled.ledger)  # fresh ids are spent before a row has one
+        # fresh ids are spent before a row has one
+        job.catalog.save_ledger(done.settled.ledger, done.settled.hierarchy.ledgers)
         index_kind = target.capabilities.scalar_index
         apply(milvus, target.info, target.plan, done.columns, index_kind, job.checked(advance))
-        entries = [
-            ClusterEntry.of(s, job.run_id, done.keywords.get(s.cluster_id, ()))
-            for s in done.settled.summaries
-        ]
-        job.catalog.replace_clusters(entries)
+        job.catalog.replace_clusters(done.cluster_entries(job.run_id))
+        job.catalog.replace_layers(done.layer_entries(job.run_id))
         supersede(job.catalog)
     return result_of(target, params, clock, done, job=job)

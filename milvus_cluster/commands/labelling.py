@@ -18,12 +18,13 @@ from milvus_cluster.core.clustering import Clustering, cluster_graph
 from milvus_cluster.core.keys import KeyIndex, aligned, as_key_array
 from milvus_cluster.core.keywords import cluster_keywords
 from milvus_cluster.core.labels import aligned_labels, label_array
+from milvus_cluster.core.layers import Layers
 from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.reduce import reduce_graph
 from milvus_cluster.core.settle import Settled, settle_labels
 from milvus_cluster.core.stable_ids import Drift, IdLedger
 from milvus_cluster.core.vectors import Vectors
-from milvus_cluster.jobs.catalog import Catalog
+from milvus_cluster.jobs.catalog import Catalog, ClusterEntry, LayerEntry
 from milvus_cluster.jobs.run import Job
 from milvus_cluster.migration.plan import Plan
 from milvus_cluster.migration.write import LabelColumns
@@ -64,6 +65,7 @@ class LabelResult:
     sample_run: str = ""  # sample mode: the run that clustered the sample
     assigned: int = 0  # sample mode: rows labelled by the vote of the sample
     sample_min_cluster_size: int = 0  # sample mode: min_cluster_size scaled to the sample
+    layers: list[int] = field(default_factory=list)  # clusters in layers 1, 2, … (catalog's)
 
     @property
     def noise_share(self) -> float:
@@ -125,6 +127,31 @@ class Clustered:
     method: str  # how the graph was built
     pieces: int  # pieces of the kNN graph that had to be joined
     keywords: dict[int, list[str]]
+    layer_keywords: tuple[dict[int, list[str]], ...] = ()  # the same, layers 1, 2, …
+
+    def layer_entries(self, run_id: str) -> list[LayerEntry]:
+        """The catalog's rows of the coarser layers' clusters."""
+        hierarchy, entries = self.settled.hierarchy, []
+        for layer, labels in enumerate(hierarchy.labels, 1):
+            sizes = np.bincount(labels[labels >= 0], minlength=0)
+            above = hierarchy.layers.parents[layer] if layer < hierarchy.layers.depth else None
+            words = self.layer_keywords[layer - 1] if self.layer_keywords else {}
+            for cluster in np.flatnonzero(sizes):
+                parent = int(above[cluster]) if above is not None else -1
+                entry = LayerEntry(layer, int(cluster), int(sizes[cluster]), run_id,
+                                   tuple(words.get(int(cluster), ())), parent)  # fmt: skip
+                entries.append(entry)
+        return entries
+
+    def cluster_entries(self, run_id: str) -> list[ClusterEntry]:
+        """The catalog's rows of the clusters, with their keywords and parents."""
+        layers = self.settled.layers
+        return [
+            ClusterEntry.of(
+                s, run_id, self.keywords.get(s.cluster_id, ()), layers.chain(s.cluster_id)
+            )
+            for s in self.settled.summaries
+        ]
 
 
 def cluster_rows(
@@ -141,11 +168,19 @@ def cluster_rows(
         graph, method = build_graph(milvus, info, vectors, params, advance)
     clustering, settled = cluster_and_settle(graph, vectors, previous, params, clock, catalog)
     keywords: dict[int, list[str]] = {}
+    layer_keywords: list[dict[int, list[str]]] = []
     if read.texts is not None:
         with clock.timed("keywords"):
             keywords = named_clusters(read.texts, settled)
-    columns = LabelColumns(KeyIndex(vectors.pks), settled.labels, settled.probabilities)
-    return Clustered(settled, columns, method, clustering.pieces, keywords)
+            for labels in settled.hierarchy.labels:
+                words = cluster_keywords(read.texts.tolist(), labels, top=KEYWORDS)
+                layer_keywords.append(
+                    {int(c): words.get(int(c), []) for c in np.unique(labels[labels >= 0])}
+                )
+    columns = LabelColumns(
+        KeyIndex(vectors.pks), settled.labels, settled.probabilities, settled.layers
+    )
+    return Clustered(settled, columns, method, clustering.pieces, keywords, tuple(layer_keywords))
 
 
 def cluster_and_settle(
@@ -182,6 +217,8 @@ def cluster_and_settle(
             ledger_for(catalog, previous),
             params.min_samples or 0,
             params.noise,
+            catalog.hierarchy() if catalog is not None and previous is not None else Layers(),
+            catalog.layer_ledgers() if catalog is not None and previous is not None else (),
         )
     return clustering, settled
 
@@ -298,6 +335,9 @@ def result_of(
         text_field=target.text_field,
         keywords=done.keywords if done is not None else {},
         columns=done.columns if done is not None else None,
+        layers=[int(np.unique(labels[labels >= 0]).size) for labels in settled.hierarchy.labels]
+        if settled is not None
+        else [],
     )
 
 

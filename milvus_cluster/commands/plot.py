@@ -17,7 +17,7 @@ read (keys, vectors, labels) ──> sample ──> kNN graph ──> UMAP 2-D �
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +30,14 @@ from milvus_cluster.commands.stages import Advance, Clock, StageProgress
 from milvus_cluster.core.keys import as_key_array, unique_keys
 from milvus_cluster.core.keywords import cluster_keywords
 from milvus_cluster.core.knn import local_knn
-from milvus_cluster.core.labels import label_array
+from milvus_cluster.core.labels import UNLABELLED, label_array
+from milvus_cluster.core.layers import Layers
 from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.reduce import require_umap, umap_embedding
 from milvus_cluster.core.vectors import Vectors
 from milvus_cluster.errors import CollectionError, ParameterError
+from milvus_cluster.jobs.catalog import Catalog
+from milvus_cluster.migration.plan import recorded_layer_fields
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import CollectionInfo, choose_text_field
 from milvus_cluster.milvus.read import read_vectors
@@ -77,10 +80,13 @@ def plot_collection(
     parameters: Parameters | None = None,
     seed: int | None = 0,
     progress: StageProgress | None = None,
+    layer: int = 0,
 ) -> MapResult:
     """Write the map of a labelled collection to `output` (see the module).
 
-    `text_field`: None chooses one (milvus/describe.py's choose_text_field), '' uses none."""
+    `text_field`: None chooses one (milvus/describe.py's choose_text_field), '' uses none.
+    `layer` colours by a coarser layer (core/layers.py): each row by its cluster's
+    parent in that layer, as the catalog keeps them (0: the clusters themselves)."""
     require_umap()
     params = (parameters or Parameters()).resolved()
     clock = Clock(progress)
@@ -91,11 +97,14 @@ def plot_collection(
             check_label_field(info, label_field, milvus.hint(f"label -c {info.requested}"))
             text = choose_text_field(info.fields, info.properties, text_field, info.requested)
             sampling = Sampling(label_field, max_points, seed)
+            hierarchy, colour = _layer(milvus, info, label_field, layer)  # before the work
             layout = _layout(milvus, info, sampling, params, clock)
+            if layer:
+                layout = replace(layout, labels=_in_layer(hierarchy, layout.labels, layer))
             with clock.stage("texts", layout.n):
                 texts = read_texts(milvus, info, text, layout.pks) if text else None
     keywords = cluster_keywords(texts, layout.labels) if texts is not None else {}
-    title = f"{info.requested}: {layout.n:,} of {info.rows:,} rows, colour = {label_field}"
+    title = f"{info.requested}: {layout.n:,} of {info.rows:,} rows, colour = {colour}"
     figure = cluster_figure(layout.xy, layout.labels, layout.pks, texts, keywords, title)
     write_page(figure, output, title)
     return _result(info, output, layout, text, keywords, clock.seconds)
@@ -141,6 +150,34 @@ def _layout(
         xy = umap_embedding(graph, points, 2, min_dist=0.1, seed=sampling.seed)
         advance(len(rows))
     return Layout(vectors.pks[rows], labels[rows], xy)
+
+
+def _layer(
+    milvus: Milvus, info: CollectionInfo, label_field: str, layer: int
+) -> tuple[Layers, str]:
+    """The catalog's layers, as many as the collection has layer fields at least, and
+    what the colour is called: the layer's field where the collection has one."""
+    if not layer:
+        return Layers(), label_field
+    catalog = Catalog.open(milvus, info.requested)
+    hierarchy = catalog.hierarchy() if catalog is not None else Layers()
+    fields = recorded_layer_fields(info)
+    depth = max(hierarchy.depth, len(fields))
+    if layer > depth:
+        raise ParameterError(
+            f"{info.requested!r} has {depth} layers above {label_field!r}; choose --layer "
+            f"0 to {depth} (label --layers N writes more, where there is a hierarchy)."
+        )
+    name = fields[layer - 1] if layer <= len(fields) else f"layer {layer} of {label_field}"
+    ids = catalog.ledger().next_id if catalog is not None else 0  # every id is below it
+    return hierarchy.padded(depth, ids), name
+
+
+def _in_layer(hierarchy: Layers, labels: np.ndarray, layer: int) -> np.ndarray:
+    """Each row's cluster in `layer`: its cluster's parent there (noise -1, rows without
+    a label stay without)."""
+    parents = hierarchy.of_rows(labels)[layer - 1]
+    return np.where(labels == UNLABELLED, UNLABELLED, parents)
 
 
 def read_labelled(

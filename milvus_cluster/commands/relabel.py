@@ -13,6 +13,7 @@ does the work again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -41,6 +42,7 @@ def relabel_collection(
     preview: bool = False,
     progress: StageProgress | None = None,
     lock_ttl: float = LOCK_TTL,
+    layer_fields: Sequence[str] | None = None,
 ) -> LabelResult:
     """Re-cluster `collection` with stable ids (see the module's contract). `changes`
     maps Parameters fields to new values, e.g. {"min_cluster_size": 30}; `text_field`
@@ -60,6 +62,7 @@ def relabel_collection(
         text_field=text_field,
         preview=preview,
         lock_ttl=lock_ttl,
+        layer_fields=layer_fields,
     )
 
 

@@ -5,6 +5,9 @@ catalog (as the last job left them); the noise and the rows still without a labe
 are counted in the collection now. When the collection has a text field
 (describe.choose_text_field, as `plot` picks it), the exemplars' texts are read
 from the collection too.
+
+With `tree`, the layers too (core/layers.py): each top cluster with its size and
+keywords, the clusters of the layer below it nested in it, down to layer 0.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from milvus_cluster.commands.connect import connect
 from milvus_cluster.errors import CollectionError
-from milvus_cluster.jobs.catalog import Catalog, ClusterEntry, RunRecord
+from milvus_cluster.jobs.catalog import Catalog, ClusterEntry, LayerEntry, RunRecord
 from milvus_cluster.jobs.run import holder_of
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import Description, choose_text_field
@@ -32,6 +35,43 @@ class ClusterView:
 
 
 @dataclass(frozen=True)
+class TreeNode:
+    """A cluster of some layer and the clusters of the layer below that lie in it."""
+
+    layer: int  # 0: the clusters cluster_id holds; 1, 2, …: the coarser layers
+    cluster_id: int
+    size: int
+    keywords: tuple[str, ...]
+    children: tuple[TreeNode, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "id": self.cluster_id,
+            "size": self.size,
+            "keywords": list(self.keywords),
+            "children": [child.as_dict() for child in self.children],
+        }
+
+
+def tree_of(clusters: list[ClusterEntry], layers: list[LayerEntry]) -> list[TreeNode]:
+    """The top layer's clusters, largest first, each with its children nested, down to
+    layer 0 (the clusters themselves when there are no layers)."""
+    nodes = [TreeNode(0, c.cluster_id, c.size, c.keywords) for c in clusters]
+    parent_of = {c.cluster_id: c.parents[0] for c in clusters if c.parents}
+    top = max((e.layer for e in layers), default=0)
+    for layer in range(1, top + 1):
+        entries = [e for e in layers if e.layer == layer]
+        nodes = [
+            TreeNode(layer, e.cluster_id, e.size, e.keywords,
+                     tuple(n for n in nodes if parent_of.get(n.cluster_id) == e.cluster_id))
+            for e in entries
+        ]  # fmt: skip
+        parent_of = {e.cluster_id: e.parent for e in entries}
+    return sorted(nodes, key=lambda n: (-n.size, n.cluster_id))
+
+
+@dataclass(frozen=True)
 class ShowResult:
     collection: str
     catalog: str
@@ -44,11 +84,13 @@ class ShowResult:
     runs: list[RunRecord]  # newest first
     lock: str  # the job holding the lock, described; "" when free
     assign_command: str = ""  # the command that labels the rows without one
+    tree: list[TreeNode] | None = None  # with show --tree: the layers, top first
 
     def as_dict(self) -> dict[str, Any]:
         result = asdict(self)
         result["clusters"] = [view.as_dict() for view in self.clusters]
         result["runs"] = [run.as_dict() for run in self.runs]
+        result["tree"] = None if self.tree is None else [node.as_dict() for node in self.tree]
         return result
 
 
@@ -61,8 +103,10 @@ def show_collection(
     label_field: str = "cluster_id",
     text_field: str | None = None,
     runs: int = 5,
+    tree: bool = False,
 ) -> ShowResult:
-    """What the catalog of `collection` holds, with live counts (see the module)."""
+    """What the catalog of `collection` holds, with live counts (see the module); `tree`:
+    the layers too, as a tree."""
     with connect(uri, token, db_name) as milvus:
         if not milvus.has(collection):
             raise CollectionError(
@@ -98,6 +142,7 @@ def show_collection(
             runs=catalog.runs(runs),
             lock=holder.describe() if holder else "",
             assign_command=milvus.hint(f"assign -c {collection}"),
+            tree=tree_of(clusters, catalog.layers()) if tree else None,
         )
 
 

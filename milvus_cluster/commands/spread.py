@@ -22,7 +22,7 @@ catalog (Model, model_of) and the in-place plan of a labelled collection.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from milvus_cluster.commands.stages import Advance, Clock
 from milvus_cluster.core.keys import KeyIndex, as_key_array
 from milvus_cluster.core.knn import LocalIndex
 from milvus_cluster.core.labels import label_array
+from milvus_cluster.core.layers import Layers
 from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.sample import Shard, in_sample
 from milvus_cluster.core.vectors import collect_vectors
@@ -61,10 +62,12 @@ SPREAD_BATCH = 10_000
 
 @dataclass(frozen=True)
 class Model:
-    """What the rule needs from the catalog: each cluster's scale, and k."""
+    """What the rule needs from the catalog: each cluster's scale, and k; and the
+    clusters' parents, which a row labelled c gets in its layer fields."""
 
     scales: np.ndarray  # indexed by cluster id, NaN for ids without a cluster
     k: int
+    layers: Layers = field(default_factory=Layers)
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,8 @@ def model_of(
     if k is None:
         run = catalog.last_labelling() if catalog is not None else None
         k = Parameters.of(run.parameters if run else {}).resolved().k
-    return Model(scales, k or 0)
+    hierarchy = catalog.hierarchy() if catalog is not None else Layers()
+    return Model(scales, k or 0, hierarchy)
 
 
 def spread(
@@ -199,7 +203,7 @@ def label_batch(
     rows = _sorted(found, info.pk)
     verdict = voter.vote(info, rows)
     pks = as_key_array([row[info.pk] for row in rows])
-    columns = LabelColumns(KeyIndex(pks), verdict.labels, verdict.shares)
+    columns = LabelColumns(KeyIndex(pks), verdict.labels, verdict.shares, voter.model.layers)
     for start in range(0, len(rows), WRITE_BATCH):
         chunk = rows[start : start + WRITE_BATCH]
         write_read_rows(milvus, info, the_plan, columns, chunk, partition)

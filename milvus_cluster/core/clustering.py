@@ -21,7 +21,7 @@ hdbscan.HDBSCAN on the raw vectors (adjusted Rand index ≥ 0.95 in the tests).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -31,6 +31,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from milvus_cluster.core.knn import KnnGraph
+from milvus_cluster.core.layers import Layers
 from milvus_cluster.errors import ParameterError
 
 SelectionMethod = Literal["eom", "leaf"]
@@ -46,6 +47,13 @@ class Clustering:
     probabilities: np.ndarray  # (n,) float32 in [0, 1], 0 for noise
     outlier_scores: np.ndarray  # (n,) float32 GLOSH, larger = more outlying
     pieces: int  # connected pieces of the kNN graph before they were joined
+    # hdbscan's condensed tree (record array parent, child, lambda_val, child_size), from
+    # which core/layers.py makes the coarser layers; None for an engine without one
+    tree: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # an engine that makes its own layers over `labels` (EVoC's cluster_layers_, through
+    # core.layers.layers_from_labels(..., renumber=True)) puts them here; else they come
+    # from `tree`
+    layers: Layers | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_clusters(self) -> int:
@@ -103,7 +111,7 @@ def cluster_graph(
             condensed, stability, method, allow_single_cluster, False, 0.0, 0
         )
     scores = outlier_scores(condensed) if len(condensed) else np.zeros(graph.n)
-    return ordered_by_size(labels, probabilities, scores, pieces)
+    return replace(ordered_by_size(labels, probabilities, scores, pieces), tree=condensed)
 
 
 def core_distances(graph: KnnGraph, min_samples: int) -> np.ndarray:

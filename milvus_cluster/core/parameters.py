@@ -19,6 +19,7 @@ from milvus_cluster.errors import ParameterError
 
 KnnMethod = Literal["auto", "milvus", "local"]
 MAX_K = 1024
+MAX_LAYERS = 8  # layer fields a run writes at most (each layer a third of the one below)
 
 
 @dataclass(frozen=True, init=False)
@@ -32,6 +33,7 @@ class Parameters:
     reduce: Reduction | None = None  # topic-model mode: cluster in a UMAP embedding
     sample: SampleRequest = None  # sample mode: cluster this many rows ("auto": by size)
     seed: int = 0  # which rows the sample takes
+    layers: int = 0  # label fields of the coarser layers to write (core/layers.py)
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class Parameters:
         reduce: Reduction | str | None = None,
         sample: SampleRequest | str = None,
         seed: int = 0,
+        layers: int = 0,
         *,
         method: SelectionMethod | None = None,
     ) -> None:
@@ -67,6 +70,7 @@ class Parameters:
             "reduce": _reduction(reduce),
             "sample": parse_sample(sample),
             "seed": _count("seed", seed, 0),
+            "layers": _count("layers", layers, 0, MAX_LAYERS),
         }
         if min_samples and k and min_samples > k:
             raise ParameterError(

@@ -13,13 +13,15 @@ that `cluster_prob == 0` still tells these rows from HDBSCAN's own members.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from milvus_cluster.core.clustering import Clustering, core_distances
 from milvus_cluster.core.knn import KnnGraph
+from milvus_cluster.core.layers import Layers, StableLayers, layers_from_tree, stable_layers
 from milvus_cluster.core.stable_ids import Drift, IdLedger, stable_ids
 from milvus_cluster.core.summaries import ClusterSummary, summarise
 from milvus_cluster.core.vectors import Vectors
@@ -36,6 +38,12 @@ class Settled:
     summaries: list[ClusterSummary]  # largest first
     ledger: IdLedger
     drift: Drift | None
+    # the coarser layers above the labels, in stable ids (core/layers.py)
+    hierarchy: StableLayers = field(default_factory=lambda: StableLayers(Layers(), (), ()))
+
+    @property
+    def layers(self) -> Layers:
+        return self.hierarchy.layers
 
     @property
     def noise(self) -> int:
@@ -50,8 +58,11 @@ def settle_labels(
     ledger: IdLedger,
     min_samples: int,
     noise: NoisePolicy = "keep",
+    previous_layers: Layers | None = None,
+    layer_ledgers: Sequence[IdLedger] = (),
 ) -> Settled:
-    """The labels to write and what the catalog keeps about them."""
+    """The labels to write and what the catalog keeps about them, and the layers above
+    them (`previous_layers`, `layer_ledgers`: the last run's, from the catalog)."""
     core = core_distances(graph, min_samples)
     labels = clustering.labels
     if noise == "assign":
@@ -59,6 +70,12 @@ def settle_labels(
     stable = stable_ids(previous, labels, ledger)
     members = clustering.labels >= 0
     summaries = summarise(vectors.vectors, stable.labels, members, core, vectors.pks, graph.metric)
+    layers = clustering.layers
+    if layers is None:
+        layers = layers_from_tree(clustering.tree, clustering.labels)
+    hierarchy = stable_layers(
+        layers, labels, stable.labels, previous, previous_layers or Layers(), layer_ledgers
+    )
     return Settled(
         stable.labels,
         clustering.probabilities,
@@ -66,6 +83,7 @@ def settle_labels(
         summaries,
         stable.ledger,
         stable.drift,
+        hierarchy,
     )
 
 

@@ -14,8 +14,12 @@ told apart by `kind` and keyed by `key`:
 - run (`run:<run id>`), one per job: command, state (running, done, failed), owner,
   parameters, counts, seconds per stage, error;
 - lock (`lock`): the job that may write labels now (see jobs/lock.py);
+- layer (`layer<L>:<id>`), one per cluster of each coarser layer L ≥ 1 (core/layers.py):
+  id, size, keywords, the run, and in `data` its layer and its parent in layer L + 1
+  (-1 at the top); a cluster row's `data` keeps its parents in layers 1, 2, … (its
+  chain), which `assign` gives the rows it labels;
 - ids (`ids`): the next fresh cluster id and the ids retired, so that no id is ever
-  used for a second cluster.
+  used for a second cluster; the same for each coarser layer under `layers`.
 
 Every row carries every field (servers before 2.5 have no nullable fields); fields a
 kind does not use hold zeros and empty values. JSON fields hold objects (Milvus 2.3
@@ -30,12 +34,13 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 import numpy as np
 
+from milvus_cluster.core.layers import Layers, layers_from_chains
 from milvus_cluster.core.stable_ids import IdLedger
 from milvus_cluster.core.summaries import ClusterSummary
 from milvus_cluster.errors import MilvusClusterError
@@ -46,6 +51,7 @@ CATALOG_OF = "milvus_cluster.catalog_of"  # property that marks a catalog as our
 KEEP_RUNS = 200  # run rows kept; older ones are deleted (the ids row keeps what matters)
 PAGE = 16_384  # rows one query returns at most
 CLUSTERS = 'kind == "cluster"'
+LAYERS = 'kind == "layer"'
 RunState = Literal["running", "done", "failed"]
 
 
@@ -77,9 +83,16 @@ class ClusterEntry:
     scale: float  # largest core distance of a member (a true distance, see core/knn.py)
     run_id: str
     keywords: tuple[str, ...] = ()
+    parents: tuple[int, ...] = ()  # its cluster in layers 1, 2, … (empty: no layers)
 
     @classmethod
-    def of(cls, summary: ClusterSummary, run_id: str, keywords: Sequence[str] = ()) -> ClusterEntry:
+    def of(
+        cls,
+        summary: ClusterSummary,
+        run_id: str,
+        keywords: Sequence[str] = (),
+        parents: Sequence[int] = (),
+    ) -> ClusterEntry:
         return cls(
             summary.cluster_id,
             summary.size,
@@ -88,6 +101,7 @@ class ClusterEntry:
             summary.scale,
             run_id,
             tuple(keywords),
+            tuple(int(p) for p in parents),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -98,6 +112,24 @@ class ClusterEntry:
             "scale": round(self.scale, 6),
             "run_id": self.run_id,
             "keywords": list(self.keywords),
+            "parents": list(self.parents),
+        }
+
+
+@dataclass(frozen=True)
+class LayerEntry:
+    """A cluster of a coarser layer: the clusters of the layer below whose parent it is."""
+
+    layer: int  # 1, 2, …
+    cluster_id: int
+    size: int
+    run_id: str
+    keywords: tuple[str, ...] = ()
+    parent: int = -1  # its cluster in the layer above (-1: top layer)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__} | {
+            "keywords": list(self.keywords)
         }
 
 
@@ -243,7 +275,56 @@ class Catalog:
             keywords={"items": list(keywords)},
             run_id=entry.run_id,
             centroid=np.asarray(entry.centroid, dtype=np.float32).tolist(),
+            data={"parents": list(entry.parents)},
         )
+
+    # -- layers ------------------------------------------------------------
+
+    def layers(self) -> list[LayerEntry]:
+        """The clusters of the coarser layers, by layer, largest first."""
+        rows = self.milvus.query(self.name, LAYERS, FIELD_NAMES, limit=PAGE)
+        entries = [_layer_entry(row) for row in rows]
+        return sorted(entries, key=lambda e: (e.layer, -e.size, e.cluster_id))
+
+    def hierarchy(self) -> Layers:
+        """The parents of the current clusters, as core/layers.py holds them (from each
+        cluster's chain)."""
+        return layers_from_chains({e.cluster_id: e.parents for e in self.clusters()})
+
+    def replace_layers(self, entries: Sequence[LayerEntry]) -> None:
+        """Make `entries` the clusters of the coarser layers; delete the others."""
+        self.holds_labels = True
+        old = {(e.layer, e.cluster_id) for e in self.layers()}
+        self._write([self._layer_row(entry) for entry in entries])
+        gone = sorted(old - {(e.layer, e.cluster_id) for e in entries})
+        if gone:
+            keys = ", ".join(quoted(f"layer{layer}:{cluster}") for layer, cluster in gone)
+            self.milvus.delete(self.name, f"key in [{keys}]")
+
+    def _layer_row(self, entry: LayerEntry) -> dict[str, Any]:
+        return self._row(
+            f"layer{entry.layer}:{entry.cluster_id}",
+            "layer",
+            cluster_id=entry.cluster_id,
+            size=entry.size,
+            keywords={"items": list(entry.keywords)},
+            run_id=entry.run_id,
+            data={"layer": entry.layer, "parent": entry.parent},
+        )
+
+    def _grow_layers(self, added: dict[int, int], clusters: dict[int, ClusterEntry]) -> None:
+        """Grow the coarser clusters over the clusters `assign` gave rows to."""
+        grown: dict[tuple[int, int], int] = {}
+        for cluster, count in added.items():
+            chain = clusters[cluster].parents if cluster in clusters else ()
+            for layer, parent in enumerate(chain, 1):
+                grown[layer, parent] = grown.get((layer, parent), 0) + count
+        rows = [
+            self._layer_row(replace(e, size=e.size + grown[e.layer, e.cluster_id]))
+            for e in self.layers()
+            if grown.get((e.layer, e.cluster_id))
+        ]
+        self._write(rows)
 
     def add_to_sizes(self, added: dict[int, int]) -> None:
         """Grow the clusters that `assign` gave rows to."""
@@ -254,6 +335,7 @@ class Catalog:
             if c in entries and n
         ]
         self._write(rows)
+        self._grow_layers(added, entries)
 
     def set_sizes(self, sizes: dict[int, int]) -> None:
         """Set every cluster's size (sample mode: its sampled rows and every shard's)."""
@@ -319,11 +401,21 @@ class Catalog:
         if row is None:
             return IdLedger()
         data = row["data"]
-        return IdLedger(int(data["next_id"]), tuple(int(i) for i in data["retired"]))
+        return _ledger(data)
 
-    def save_ledger(self, ledger: IdLedger) -> None:
+    def layer_ledgers(self) -> tuple[IdLedger, ...]:
+        """The ids handed out so far in each coarser layer, layer 1 first."""
+        row = self._get("ids")
+        return tuple(_ledger(data) for data in (row["data"].get("layers", []) if row else []))
+
+    def save_ledger(self, ledger: IdLedger, layers: Sequence[IdLedger] | None = None) -> None:
+        """Store layer 0's ledger and the coarser layers' (None: keep those stored; the
+        stored ledgers of layers deeper than `layers` are kept, so that a run with fewer
+        layers never lets a later one hand out an id twice)."""
         self.holds_labels = True
-        data = {"next_id": ledger.next_id, "retired": list(ledger.retired)}
+        stored = self.layer_ledgers()
+        kept = stored if layers is None else (*layers, *stored[len(layers) :])
+        data = _ledger_data(ledger) | {"layers": [_ledger_data(each) for each in kept]}
         self._write([self._row("ids", "ids", data=data)])
 
     def read_lock(self, key: str = "lock") -> dict[str, Any] | None:
@@ -368,7 +460,28 @@ def _entry(row: dict[str, Any]) -> ClusterEntry:
         scale=float(row["scale"]),
         run_id=row["run_id"],
         keywords=_items(row["keywords"]),
+        parents=tuple(int(p) for p in (row["data"] or {}).get("parents", ())),
     )
+
+
+def _layer_entry(row: dict[str, Any]) -> LayerEntry:
+    data = row["data"] or {}
+    return LayerEntry(
+        layer=int(data.get("layer", 1)),
+        cluster_id=int(row["cluster_id"]),
+        size=int(row["size"]),
+        run_id=row["run_id"],
+        keywords=_items(row["keywords"]),
+        parent=int(data.get("parent", -1)),
+    )
+
+
+def _ledger(data: dict[str, Any]) -> IdLedger:
+    return IdLedger(int(data["next_id"]), tuple(int(i) for i in data["retired"]))
+
+
+def _ledger_data(ledger: IdLedger) -> dict[str, Any]:
+    return {"next_id": ledger.next_id, "retired": list(ledger.retired)}
 
 
 def _items(value: Any) -> tuple[Any, ...]:
@@ -377,15 +490,7 @@ def _items(value: Any) -> tuple[Any, ...]:
 
 
 def _resized(entry: ClusterEntry, size: int) -> ClusterEntry:
-    return ClusterEntry(
-        entry.cluster_id,
-        size,
-        entry.centroid,
-        entry.exemplars,
-        entry.scale,
-        entry.run_id,
-        entry.keywords,
-    )
+    return replace(entry, size=size)
 
 
 def _record(row: dict[str, Any]) -> RunRecord:

@@ -39,4 +39,7 @@ def apply(
     write_in_place(milvus, info, plan, columns, progress)
     checkpoint("written")
     if plan.strategy != "dynamic":  # a dynamic key has no index of its own
-        milvus.ensure_scalar_index(info.name, plan.label_field, scalar_index)
+        added = plan.strategy == "add-field"  # `info` predates the fields it added
+        layers = [name for name in plan.layer_fields if added or info.field(name)]
+        for name in (plan.label_field, *layers):
+            milvus.ensure_scalar_index(info.name, name, scalar_index)

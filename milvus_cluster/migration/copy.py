@@ -76,7 +76,7 @@ class Mirror:
         cls, milvus: Milvus, info: CollectionInfo, plan: Plan, columns: LabelColumns
     ) -> Mirror:
         """The shadow copy: rows gain their labels on the way."""
-        labels = [plan.label_field] + ([plan.prob_field] if plan.prob_field else [])
+        labels = plan.fields
         keys = Keys(info.pk, info.pk_type, info.auto_id)
         return cls(
             milvus,

@@ -23,6 +23,7 @@ upserts otherwise. Nothing that would change a primary key is ever chosen.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -38,6 +39,7 @@ SHADOW_OF = "milvus_cluster.shadow_of"  # property that marks a copy as ours
 BACKUP_OF = "milvus_cluster.backup_of"  # property that marks a backup as ours
 COPIED_FROM = "milvus_cluster.copied_from"  # on a labelled copy: the backup it came from
 LABEL_FIELDS = "milvus_cluster.label_fields"  # the fields milvus-cluster made: "cluster_id,…"
+LAYER_FIELDS = "milvus_cluster.layer_fields"  # which of them hold layers 1, 2, …: "cluster_id_1,…"
 LABEL_TYPES = {"label": "INT64", "probability": "FLOAT"}
 
 
@@ -65,11 +67,19 @@ class Plan:
     declared: Declared = "nullable"  # how new label fields are declared
     passed_over: tuple[str, ...] = ()  # strategies not taken, and why
     overwritten: tuple[str, ...] = ()  # the user's fields the copy's labels go into
+    layer_fields: tuple[str, ...] = ()  # INT64 fields of layers 1, 2, … (core/layers.py)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every field the labels go into: label, probability, layers."""
+        return tuple(f for f in (self.label_field, self.prob_field) if f) + self.layer_fields
 
     @property
     def marker(self) -> dict[str, str]:
-        """The property that tells later runs these label fields are milvus-cluster's."""
-        return {LABEL_FIELDS: ",".join(f for f in (self.label_field, self.prob_field) if f)}
+        """The properties that tell later runs these label fields are milvus-cluster's, and
+        which of them hold the layers (so that assign, unlabel and relabel find them)."""
+        layers = {LAYER_FIELDS: ",".join(self.layer_fields)} if self.layer_fields else {}
+        return {LABEL_FIELDS: ",".join(self.fields)} | layers
 
     @property
     def has_labels(self) -> bool:
@@ -81,6 +91,7 @@ class Plan:
         specs: list[tuple[str, str, float]] = [(self.label_field, "INT64", UNLABELLED)]
         if self.prob_field:
             specs.append((self.prob_field, "FLOAT", UNLABELLED_PROBABILITY))
+        specs += [(name, "INT64", UNLABELLED) for name in self.layer_fields]
         specs = [spec for spec in specs if spec[0] not in self.overwritten]  # there already
         if self.declared == "nullable":
             return [{"name": name, "type": kind, "nullable": True} for name, kind, _ in specs]
@@ -99,10 +110,19 @@ class Plan:
         field of the user's keeps the indexes it has)."""
         return not self.dynamic_copy and self.label_field not in self.overwritten
 
+    @property
+    def indexed_fields(self) -> tuple[str, ...]:
+        """The fields the copy indexes: the label field and the layer fields (so that
+        `cluster_id_1 == 3` is as fast as `cluster_id == 3`), where they are fields."""
+        if self.dynamic_copy:
+            return ()
+        wanted = (self.label_field, *self.layer_fields)
+        return tuple(name for name in wanted if name not in self.overwritten)
+
     def describe(self) -> str:
         """What applying the plan will do, one step a line."""
         via = f" (alias {self.requested!r})" if self.requested != self.collection else ""
-        fields = " and ".join(f"{f!r}" for f in (self.label_field, self.prob_field) if f)
+        fields = " and ".join(f"{f!r}" for f in self.fields)
         lines = [f"Collection {self.collection!r}{via}: strategy {self.strategy}. {self.reason}"]
         lines += [f"  (not {why})" for why in self.passed_over]
         how = {
@@ -119,8 +139,9 @@ class Plan:
         if self.strategy != "shadow":
             lines.append(f"- write {fields} on every row with a {self.write}.")
             return "\n".join(lines)
-        index = f", and an index on {self.label_field!r}" if self.label_index else ""
-        added = [f for f in (self.label_field, self.prob_field) if f and f not in self.overwritten]
+        indexed = " and ".join(map(repr, self.indexed_fields))
+        index = f", and an index on {indexed}" if indexed else ""
+        added = [f for f in self.fields if f not in self.overwritten]
         plus = (
             f"plus {' and '.join(repr(f) for f in added)}, {how}{index}"
             if added
@@ -161,22 +182,32 @@ def plan(
     prob_field: str | None,
     strategy: Requested = "auto",
     overwrite: bool = False,
+    layer_fields: Sequence[str] | None = None,
 ) -> Plan:
     """Choose how to write labels into `info`'s collection (see the module's strategies).
     An existing label field is written only when milvus-cluster made it (the LABEL_FIELDS
     property, or a catalog from earlier runs: `overwrite` is then true too) or when
-    `overwrite` says the user allows it."""
-    check_field_names(info, label_field, prob_field)
+    `overwrite` says the user allows it. `layer_fields` name the fields of the coarser
+    layers (None: those the collection's LAYER_FIELDS marker names, if any); they go
+    through the label field's checks and ways in."""
+    layers = tuple(recorded_layer_fields(info) if layer_fields is None else layer_fields)
+    check_field_names(info, label_field, prob_field, layers)
     existing = {f.name: f.type for f in info.fields}
     _check_type(existing, label_field, LABEL_TYPES["label"], info.name)
     if prob_field:
         _check_type(existing, prob_field, LABEL_TYPES["probability"], info.name)
-    check_ours(info, label_field, prob_field, overwrite)
+    for name in layers:
+        _check_type(existing, name, LABEL_TYPES["label"], info.name)
+    check_ours(info, label_field, prob_field, overwrite, layers)
     write = "partial upsert" if capabilities.partial_upsert else "full-row upsert"
     common: dict[str, Any] = dict(
-        collection=info.name, requested=info.requested, label_field=label_field, write=write
+        collection=info.name,
+        requested=info.requested,
+        label_field=label_field,
+        write=write,
+        layer_fields=layers,
     )
-    theirs = _theirs(info, label_field, prob_field)
+    theirs = _theirs(info, label_field, prob_field, layers)
     if theirs:  # allowed by `overwrite` (check_ours): their values stay in the original
         why_not = _unusable("shadow", info, capabilities)
         if why_not:
@@ -192,11 +223,21 @@ def plan(
         made = _planned("shadow", info, common | {"prob_field": prob_field}, declared, ())
         return replace(made, reason=reason, overwritten=theirs)
     if label_field in existing:
+        missing = [name for name in layers if name not in existing]
+        if missing and not info.dynamic:
+            raise MigrationError(
+                f"{info.name!r} has the label field {label_field!r} but not "
+                f"{', '.join(map(repr, missing))}, and this Milvus cannot add a field to it "
+                "(the layer fields come with the first label, in its copy); run `rollback -c "
+                f"{info.requested}` and label it again with --layers, or leave out --layers."
+            )
         if info.auto_id and not capabilities.upsert_keeps_auto_id:
             raise MigrationError(_no_upsert_on_auto_id(info.name, capabilities))
         kept = prob_field if prob_field in existing else None
         note = "" if kept or not prob_field else f" ({prob_field!r} is absent and is skipped)"
         reason = f"The label field {label_field!r} exists, so labels are written in place{note}."
+        if missing:  # the collection has a dynamic field: there they go
+            reason += f" {', '.join(map(repr, missing))} become keys of the dynamic field."
         return Plan(**common, prob_field=kept, strategy="in-place", reason=reason)
     passed_over: list[str] = []
     candidates: tuple[Strategy, ...] = (
@@ -290,17 +331,49 @@ def _no_upsert_on_auto_id(collection: str, capabilities: Capabilities) -> str:
 FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")  # what Milvus takes as a field name
 
 
-def _theirs(info: CollectionInfo, label_field: str, prob_field: str | None) -> tuple[str, ...]:
+def _theirs(
+    info: CollectionInfo, label_field: str, prob_field: str | None, layers: Sequence[str] = ()
+) -> tuple[str, ...]:
     """The label fields that exist and that milvus-cluster did not make (no marker)."""
     ours = set((info.properties.get(LABEL_FIELDS) or "").split(","))
-    return tuple(f for f in (label_field, prob_field) if f and info.field(f) and f not in ours)
+    given = (label_field, prob_field, *layers)
+    return tuple(f for f in given if f and info.field(f) and f not in ours)
+
+
+def recorded_layer_fields(info: CollectionInfo) -> tuple[str, ...]:
+    """The layer fields the collection's marker names (empty: none)."""
+    return tuple(f for f in (info.properties.get(LAYER_FIELDS) or "").split(",") if f)
+
+
+def layer_field_names(
+    info: CollectionInfo, label_field: str, count: int, given: Sequence[str] | None
+) -> tuple[str, ...]:
+    """The names of `count` layer fields: those given (--layer-fields), else those the
+    collection records when there are as many, else `<label field>_1`, `_2`, … With
+    `count` 0 and none given, those the collection records: once written, the layer
+    fields are kept current by every run (a stale layer would no longer nest)."""
+    if given is not None:
+        if count and len(given) != count:
+            raise ParameterError(
+                f"--layer-fields names {len(given)} fields, but --layers is {count}; give as "
+                "many names as layers (or leave out one of the two)."
+            )
+        return tuple(given)
+    recorded = recorded_layer_fields(info)
+    if not count or len(recorded) == count:
+        return recorded
+    return tuple(f"{label_field}_{layer}" for layer in range(1, count + 1))
 
 
 def check_ours(
-    info: CollectionInfo, label_field: str, prob_field: str | None, overwrite: bool
+    info: CollectionInfo,
+    label_field: str,
+    prob_field: str | None,
+    overwrite: bool,
+    layers: Sequence[str] = (),
 ) -> None:
     """Refuse to write into a field of the user's that only shares a name with ours."""
-    theirs = _theirs(info, label_field, prob_field)
+    theirs = _theirs(info, label_field, prob_field, layers)
     if theirs and not overwrite:
         raise MigrationError(
             f"{info.name!r} has a field {theirs[0]!r} that milvus-cluster did not make; "
@@ -309,12 +382,16 @@ def check_ours(
         )
 
 
-def check_field_names(info: CollectionInfo, label_field: str, prob_field: str | None) -> None:
+def check_field_names(
+    info: CollectionInfo, label_field: str, prob_field: str | None, layers: Sequence[str] = ()
+) -> None:
     """Refuse label field names that Milvus cannot take or that would overwrite the
-    collection's own key or vectors, before anything is created or written."""
+    collection's own key or vectors, or one another, before anything is created or
+    written."""
     given = [("--label-field", label_field)] + (
         [("--prob-field", prob_field)] if prob_field else []
     )
+    given += [("--layer-fields", name) for name in layers]
     for option, name in given:
         if not FIELD_NAME.fullmatch(name):
             raise ParameterError(
@@ -332,6 +409,13 @@ def check_field_names(info: CollectionInfo, label_field: str, prob_field: str | 
         raise ParameterError(
             f"--label-field and --prob-field are both {label_field!r}; give them different "
             "names (or --prob-field '' for none)."
+        )
+    names = [name for _, name in given]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ParameterError(
+            f"{', '.join(map(repr, repeated))} is given for more than one of --label-field, "
+            "--prob-field and --layer-fields; give every field its own name."
         )
 
 

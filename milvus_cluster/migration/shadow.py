@@ -43,9 +43,9 @@ def migrate(
     properties = {SHADOW_OF: info.name, COPIED_FROM: plan.backup, **plan.marker}
     if info.auto_id:  # keep auto_id for the application, yet insert the keys we have
         properties["allow_insert_auto_id"] = "true"
-    index = (plan.label_field, scalar_index) if plan.label_index else None
+    indexes = [(field, scalar_index) for field in plan.indexed_fields]
     milvus.create_like(
-        info.name, plan.shadow, plan.field_specs(), properties, index, dynamic=plan.dynamic_copy
+        info.name, plan.shadow, plan.field_specs(), properties, indexes, plan.dynamic_copy
     )
     copy = Mirror.for_copy(milvus, info, plan, columns)
     copy.copy_all(info.name, plan.shadow, progress)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from milvus_cluster.core.keys import KeyIndex, as_key_array
-from milvus_cluster.migration.plan import COPIED_FROM, LABEL_FIELDS, plan
+from milvus_cluster.migration.plan import COPIED_FROM, LABEL_FIELDS, plan, recorded_layer_fields
 from milvus_cluster.migration.write import NoLabels, write_in_place
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
@@ -38,8 +38,12 @@ def emptied_properties(info: CollectionInfo) -> list[str]:
 def clear_labels(milvus: Milvus, info: CollectionInfo, fields: list[str]) -> int:
     """Null (or the placeholder) in `fields` of every row, written in place; the rows
     written."""
-    label_field, prob_field = fields[0], (fields[1] if len(fields) > 1 else None)
-    the_plan = plan(info, milvus.capabilities(), label_field, prob_field, overwrite=True)
+    layers = [f for f in recorded_layer_fields(info) if f in fields]
+    label_field, *rest = [f for f in fields if f not in layers]
+    prob_field = rest[0] if rest else None
+    the_plan = plan(
+        info, milvus.capabilities(), label_field, prob_field, overwrite=True, layer_fields=layers
+    )
     keys = as_key_array(milvus.keys(info.name, info.pk))
     if not len(keys):
         return 0

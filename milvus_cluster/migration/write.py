@@ -10,7 +10,7 @@ collections the key set is checked afterwards all the same.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,7 @@ import numpy as np
 from milvus_cluster.checkpoints import checkpoint
 from milvus_cluster.core.keys import KeyIndex
 from milvus_cluster.core.labels import UNLABELLED, UNLABELLED_PROBABILITY
+from milvus_cluster.core.layers import Layers
 from milvus_cluster.errors import WriteError
 from milvus_cluster.migration.plan import Plan
 from milvus_cluster.milvus.client import WRITE_BATCH, Milvus
@@ -30,6 +31,20 @@ class LabelColumns:
     keys: KeyIndex
     labels: np.ndarray  # (n,) int64, -1 = noise
     probabilities: np.ndarray  # (n,) float32
+    # the layers above the labels: a row's layer fields are its label's parents, so
+    # that every path that writes a label (copy, catch-up, assign) writes them nested
+    layers: Layers = field(default_factory=Layers)
+
+    def layer_values(self, pks: list[Any], count: int) -> list[list[int | None]]:
+        """Each of `count` layers' value for each key (None where it was not clustered)."""
+        labels, _ = self.values(pks)
+        known = np.array([label is not None for label in labels], dtype=bool)
+        base = np.array([label if label is not None else -1 for label in labels], np.int64)
+        width = int(base.max()) + 1 if len(base) and base.max() >= 0 else 0
+        return [
+            [int(v) if ok else None for v, ok in zip(layer.tolist(), known)]
+            for layer in self.layers.padded(count, width).of_rows(base)
+        ]
 
     def values(self, pks: Iterable[Any]) -> tuple[list[int | None], list[float | None]]:
         """Label and probability of each key, None for keys that were not clustered."""
@@ -52,19 +67,27 @@ class NoLabels(LabelColumns):
         count = len(list(pks))
         return [None] * count, [None] * count
 
+    def layer_values(self, pks: list[Any], count: int) -> list[list[int | None]]:
+        return [[None] * len(pks) for _ in range(count)]
+
 
 def with_labels(
     batch: list[dict[str, Any]], pk: str, columns: LabelColumns, plan: Plan
 ) -> list[dict[str, Any]]:
     """The batch's rows with the label fields set (the rows are changed and returned)."""
-    labels, probabilities = columns.values(row[pk] for row in batch)
+    pks = [row[pk] for row in batch]
+    labels, probabilities = columns.values(pks)
+    layers = columns.layer_values(pks, len(plan.layer_fields)) if plan.layer_fields else []
     if plan.declared != "nullable":  # fields that cannot be null get "not labelled yet"
         labels = [UNLABELLED if label is None else label for label in labels]
         probabilities = [UNLABELLED_PROBABILITY if p is None else p for p in probabilities]
-    for row, label, probability in zip(batch, labels, probabilities):
+        layers = [[UNLABELLED if v is None else v for v in layer] for layer in layers]
+    for at, (row, label, probability) in enumerate(zip(batch, labels, probabilities)):
         row[plan.label_field] = label
         if plan.prob_field:
             row[plan.prob_field] = probability
+        for name, layer in zip(plan.layer_fields, layers):
+            row[name] = layer[at]
     return batch
 
 
@@ -183,7 +206,7 @@ def _rewrite_batch(milvus, info, plan, columns, pks: list, partition, progress) 
 
 def _relabelled(old: dict[str, Any], new: dict[str, Any], plan: Plan) -> bool:
     """Whether the row's label fields change (probabilities to 4 digits)."""
-    if old.get(plan.label_field) != new[plan.label_field]:
+    if any(old.get(name) != new[name] for name in (plan.label_field, *plan.layer_fields)):
         return True
     if not plan.prob_field:
         return False

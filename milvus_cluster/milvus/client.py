@@ -437,13 +437,13 @@ class Milvus:
         target: str,
         extra_fields: Sequence[dict[str, Any]],
         properties: dict[str, str],
-        scalar_index: tuple[str, str] | None = None,
+        scalar_indexes: Sequence[tuple[str, str]] = (),
         dynamic: bool = False,
     ) -> None:
         """Create `target` with `source`'s schema, functions, indexes, partitions and
-        properties, plus `extra_fields` (add_field arguments, the type by name), a
-        `scalar_index` ((field, index type)) and, with `dynamic`, the dynamic field even
-        where `source` has none. It is left loaded."""
+        properties, plus `extra_fields` (add_field arguments, the type by name), the
+        `scalar_indexes` ((field, index type) each) and, with `dynamic`, the dynamic field
+        even where `source` has none. It is left loaded."""
         from pymilvus import CollectionSchema, DataType
 
         description = self._described(source)
@@ -456,8 +456,8 @@ class Milvus:
         index_params = self.client.prepare_index_params()
         for index in self.indexes(source):
             index_params.add_index(**index_spec(index))
-        if scalar_index:
-            index_params.add_index(scalar_index[0], scalar_index[1], scalar_index[0])
+        for field, kind in scalar_indexes:
+            index_params.add_index(field, kind, field)
         key_field = any(f.get("is_partition_key") for f in description["fields"])
         extra = {"num_partitions": description["num_partitions"]} if key_field else {}
         with self._errors("create the copy", target):
