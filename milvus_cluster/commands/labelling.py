@@ -182,6 +182,7 @@ def cluster_and_settle(
             ledger_for(catalog, previous),
             params.min_samples or 0,
             params.noise,
+            params.anchor,
         )
     return clustering, settled
 

@@ -4,6 +4,8 @@ A relabel is `label` on a collection that has labels already, with a guard: the
 new clusters take the ids of the old clusters they overlap most (core/stable_ids.py),
 the drift is reported, and `max_changed` refuses to write (DriftTooLarge, nothing
 written) when more rows than that fraction would change label, unless `force`.
+Rows keep their labels where the new clustering gives no reason to move them
+(core/anchor.py), unless `fresh`.
 It clusters with the parameters of the run that made the current clusters, so
 that a weekly job without options does what the first `label` did; `changes`
 sets some of them anew. A relabel killed half-way leaves each row with its old
@@ -37,6 +39,7 @@ def relabel_collection(
     changes: dict[str, Any] | None = None,
     max_changed: float | None = None,
     force: bool = False,
+    fresh: bool = False,
     text_field: str | None = None,
     preview: bool = False,
     progress: StageProgress | None = None,
@@ -44,8 +47,11 @@ def relabel_collection(
 ) -> LabelResult:
     """Re-cluster `collection` with stable ids (see the module's contract). `changes`
     maps Parameters fields to new values, e.g. {"min_cluster_size": 30}; `text_field`
-    and `preview` are label_collection's."""
-    parameters = replace(previous_parameters(collection, uri, token, db_name), **(changes or {}))
+    and `preview` are label_collection's. `fresh` writes the new clustering as it is,
+    its clusters renamed to the old ids they match, without holding rows to their old
+    labels (core/anchor.py); a later relabel holds them again."""
+    previous = previous_parameters(collection, uri, token, db_name)
+    parameters = replace(previous, **({"anchor": not fresh} | (changes or {})))
     return label_collection(
         collection,
         uri=uri,

@@ -32,6 +32,7 @@ class Parameters:
     reduce: Reduction | None = None  # topic-model mode: cluster in a UMAP embedding
     sample: SampleRequest = None  # sample mode: cluster this many rows ("auto": by size)
     seed: int = 0  # which rows the sample takes
+    anchor: bool = True  # relabel: rows keep their labels unless there is reason (core/anchor.py)
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class Parameters:
         reduce: Reduction | str | None = None,
         sample: SampleRequest | str = None,
         seed: int = 0,
+        anchor: bool = True,
         *,
         method: SelectionMethod | None = None,
     ) -> None:
@@ -67,6 +69,7 @@ class Parameters:
             "reduce": _reduction(reduce),
             "sample": parse_sample(sample),
             "seed": _count("seed", seed, 0),
+            "anchor": _flag("anchor", anchor),
         }
         if min_samples and k and min_samples > k:
             raise ParameterError(
@@ -112,6 +115,12 @@ def _count(
         raise ParameterError(f"{name} must be a whole number of at least {least}, not {value!r}.")
     if most is not None and value > most:
         raise ParameterError(f"{name} must be at most {most}, not {value}.")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterError(f"{name} must be True or False, not {value!r}.")
     return value
 
 

@@ -50,23 +50,34 @@ def settle_labels(
     ledger: IdLedger,
     min_samples: int,
     noise: NoisePolicy = "keep",
+    anchor: bool = True,
 ) -> Settled:
-    """The labels to write and what the catalog keeps about them."""
+    """The labels to write and what the catalog keeps about them. `anchor`: rows keep
+    their previous labels where the new clustering gives no reason to move
+    (core/anchor.py); a held row is no member of this run's clustering, so its
+    probability is 0, as for noise that the noise policy gave a cluster."""
     core = core_distances(graph, min_samples)
     labels = clustering.labels
     if noise == "assign":
         labels = assign_noise(graph, labels, core)
-    stable = stable_ids(previous, labels, ledger)
-    members = clustering.labels >= 0
+    stable = stable_ids(previous, labels, ledger, anchor)
+    members = with_every_cluster(stable.labels, (clustering.labels >= 0) & ~stable.held)
     summaries = summarise(vectors.vectors, stable.labels, members, core, vectors.pks, graph.metric)
     return Settled(
         stable.labels,
-        clustering.probabilities,
+        np.where(stable.held, np.float32(0), clustering.probabilities).astype(np.float32),
         clustering.noise,
         summaries,
         stable.ledger,
         stable.drift,
     )
+
+
+def with_every_cluster(labels: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """`members`, plus every row of a cluster that has none among them (a merge the
+    anchoring undid holds all its rows), so that each cluster gets its summary."""
+    without = np.setdiff1d(labels[labels >= 0], labels[members & (labels >= 0)])
+    return members | np.isin(labels, without)
 
 
 def assign_noise(graph: KnnGraph, labels: np.ndarray, core: np.ndarray) -> np.ndarray:
