@@ -14,7 +14,7 @@ Data sets: AG News (the official test split, 7,600 texts, all-MiniLM-L6-v2 embed
 fixed seed, the first 7,238 rows the base and the other 362 the new ones; and the
 synthetic data of bench_label.py (bench/data.py: 40 clusters of unequal sizes plus 10 %
 noise, 384-d) with 10,000 + 500 rows. Modes: the default (HDBSCAN on the kNN graph) and
-the topic mode (`--reduce umap`).
+the topic mode (`--reduce umap`); "umap --fresh" relabels with `--fresh` (no anchoring).
 
 Run:
     .venv/bin/python scripts/bench_stability.py
@@ -46,6 +46,7 @@ COLLECTION = "stability"
 NEW_SHARE = 0.05
 SHUFFLE_SEED = 13
 MODES = {"default": {}, "umap": {"reduce": "umap"}}
+FRESH = " --fresh"  # a mode's name with this: relabel without the anchoring (core/anchor.py)
 
 Json = dict[str, Any]
 
@@ -110,13 +111,14 @@ def bench_one(data: str, mode: str, rows: int, workdir: Path) -> Json | None:
     client = create(uri, vectors.shape[1])
     insert(client, vectors[:base], texts[:base], 0)
     old = np.arange(base)
-    parameters = Parameters(**MODES[mode])
+    parameters = Parameters(**MODES[mode.removesuffix(FRESH)])
+    fresh = mode.endswith(FRESH)
     load = [round(os.getloadavg()[0], 2)]
     first, first_s = timed(lambda: label_collection(COLLECTION, uri=uri, parameters=parameters))
-    again, again_s = timed(lambda: relabel_collection(COLLECTION, uri=uri))
+    again, again_s = timed(lambda: relabel_collection(COLLECTION, uri=uri, fresh=fresh))
     insert(client, vectors[base:], texts[base:], base)
     assigned, assign_s = timed(lambda: assign_collection(COLLECTION, uri=uri))
-    grown, grown_s = timed(lambda: relabel_collection(COLLECTION, uri=uri))
+    grown, grown_s = timed(lambda: relabel_collection(COLLECTION, uri=uri, fresh=fresh))
     load.append(round(os.getloadavg()[0], 2))
     close_lite(uri)
     labels = [first.labels(), again.labels(), grown.labels()]
@@ -177,7 +179,11 @@ def report(results: list[Json]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="ag_news,synthetic", help="ag_news, synthetic or both")
-    parser.add_argument("--modes", default="default,umap", help="default, umap or both")
+    parser.add_argument(
+        "--modes",
+        default="default,umap",
+        help="default, umap, or either with ' --fresh' (relabel --fresh), comma-separated",
+    )
     parser.add_argument("--rows", type=int, default=10_000, help="synthetic base rows")
     parser.add_argument("--out", default="bench-results/bench_stability.json")
     args = parser.parse_args()

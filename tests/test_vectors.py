@@ -21,3 +21,11 @@ def test_reading_drops_repeated_rows_and_grows_past_the_count():
 def test_reading_refuses_vectors_of_the_wrong_width():
     with pytest.raises(CollectionError, match="3 dimensions"):
         collect_vectors(iter([[{"id": 1, "v": [1.0, 0.0]}]]), "id", "v", 3, expected_rows=1)
+
+
+@pytest.mark.parametrize("keys", [[3, -1, 2], ["b", "a", "c"]])
+def test_rows_come_out_in_key_order_whatever_order_they_were_read_in(keys):
+    batches = [[{"id": key, "v": [float(i), 0.0]} for i, key in enumerate(keys)]]
+    read = collect_vectors(iter(batches), "id", "v", 2, expected_rows=3)
+    assert read.pks.tolist() == sorted(keys)
+    assert [read.vectors[i, 0] for i in range(3)] == [keys.index(k) for k in sorted(keys)]

@@ -20,13 +20,15 @@ application filtering on the ids sees that as rows jumping around. The rules, in
    id, and so do all its rows.
 2. A merge is undone: an old cluster whose id is gone that has more than half of its
    rows in one cluster that lives on keeps its id on those rows.
-3. Row by row: a row whose old cluster lives on keeps it where the new clustering calls
-   the row noise or puts it in another cluster that lives on; a noise row stays noise
-   rather than join a cluster that lives on.
+3. Noise, row by row: a row whose old cluster lives on keeps it where the new
+   clustering calls the row noise; a noise row stays noise rather than join a cluster
+   that lives on.
 
-What still changes: the rows of clusters that are gone (those whose rows went apart or
-mostly to noise), rows that join a cluster born in this run, and rows new since the
-last run, which take the new clustering's label. `relabel --fresh` skips all this.
+What still changes: rows that move from one living cluster to another (one by one, as
+when the application rewrites a row's vector; not as a group that rule 1 or 2 undoes),
+the rows of clusters that are gone (those whose rows went apart or mostly to noise),
+rows that join a cluster born in this run, and rows new since the last run, which take
+the new clustering's label. `relabel --fresh` skips all this.
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ def anchored(old: np.ndarray, new: np.ndarray) -> Anchored:
     labels = undo_splits(old, new, compared)
     labels = undo_merges(old, labels, compared)
     living = np.intersect1d(old[old >= 0], labels[labels >= 0])
-    from_living = np.isin(old, living)
-    into_living = np.isin(labels, living)
     moved = compared & (labels != old)
-    back = moved & ((from_living & ((labels < 0) | into_living)) | ((old == -1) & into_living))
+    to_noise = np.isin(old, living) & (labels < 0)
+    from_noise = (old == -1) & np.isin(labels, living)
+    back = moved & (to_noise | from_noise)
     labels[back] = old[back]
     return Anchored(labels, compared & (labels == old) & (new != old))
 
