@@ -149,3 +149,13 @@ def test_anchoring_holds_noise_both_ways_but_lets_clusters_be_born_and_die():
     assert set(result.labels[140:170]) == {2} and result.drift.born == [2]
     assert set(result.labels[170:]) == {0}  # rows new since the last run take the new label
     assert result.held.sum() == 20 and result.ledger == IdLedger(3, (1,))
+
+
+def test_a_row_no_longer_near_its_cluster_is_not_held_there():
+    old = labels((0, 100), (1, 50))
+    new = labels((0, 95), (-1, 5), (1, 50))  # five rows of 0 now noise
+    near = np.ones(150, dtype=bool)
+    near[95:98] = False  # three of them moved away (assign's rule would not give them 0)
+    result = stable_ids(old, new, IdLedger(2, ()), near=near)
+    assert result.labels[95:98].tolist() == [-1, -1, -1]
+    assert result.labels[98:100].tolist() == [0, 0] and result.held.sum() == 2

@@ -21,8 +21,9 @@ application filtering on the ids sees that as rows jumping around. The rules, in
 2. A merge is undone: an old cluster whose id is gone that has more than half of its
    rows in one cluster that lives on keeps its id on those rows.
 3. Noise, row by row: a row whose old cluster lives on keeps it where the new
-   clustering calls the row noise; a noise row stays noise rather than join a cluster
-   that lives on.
+   clustering calls the row noise, while it is still near that cluster (by the rule
+   that `assign` labels new rows with, settle.py); a noise row stays noise rather than
+   join a cluster that lives on.
 
 What still changes: rows that move from one living cluster to another (one by one, as
 when the application rewrites a row's vector; not as a group that rule 1 or 2 undoes),
@@ -46,14 +47,16 @@ class Anchored:
     held: np.ndarray  # (n,) bool: rows that kept their old label against the new clustering
 
 
-def anchored(old: np.ndarray, new: np.ndarray) -> Anchored:
-    """The new labels with splits, merges and boundary moves undone (see the contract)."""
+def anchored(old: np.ndarray, new: np.ndarray, near: np.ndarray | None = None) -> Anchored:
+    """The new labels with splits, merges and boundary moves undone (see the contract).
+    `near` (n,) bool, when given, limits rule 3's hold in a cluster to the rows still
+    near it (settle.py: those that assign's rule would give that cluster again)."""
     compared = old != UNLABELLED
     labels = undo_splits(old, new, compared)
     labels = undo_merges(old, labels, compared)
     living = np.intersect1d(old[old >= 0], labels[labels >= 0])
     moved = compared & (labels != old)
-    to_noise = np.isin(old, living) & (labels < 0)
+    to_noise = np.isin(old, living) & (labels < 0) & (True if near is None else near)
     from_noise = (old == -1) & np.isin(labels, living)
     back = moved & (to_noise | from_noise)
     labels[back] = old[back]

@@ -60,7 +60,8 @@ def settle_labels(
     labels = clustering.labels
     if noise == "assign":
         labels = assign_noise(graph, labels, core)
-    stable = stable_ids(previous, labels, ledger, anchor)
+    near = near_their_clusters(graph, previous, core) if anchor and previous is not None else None
+    stable = stable_ids(previous, labels, ledger, anchor, near)
     members = with_every_cluster(stable.labels, (clustering.labels >= 0) & ~stable.held)
     summaries = summarise(vectors.vectors, stable.labels, members, core, vectors.pks, graph.metric)
     return Settled(
@@ -71,6 +72,17 @@ def settle_labels(
         stable.ledger,
         stable.drift,
     )
+
+
+def near_their_clusters(graph: KnnGraph, previous: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """(n,) bool: rows that the nearest-cluster rule (vote.py, as `assign` uses it) gives
+    their previous cluster again, by their neighbours' previous labels. Only these may
+    keep their cluster where the new clustering calls them noise: a row the application
+    moved far from it must not (core/anchor.py)."""
+    previous = np.asarray(previous, dtype=np.int64)
+    neighbours = np.where(graph.indices >= 0, previous[np.maximum(graph.indices, 0)], -1)
+    verdict = nearest_cluster(neighbours, graph.distances, cluster_scales(previous, core))
+    return (previous >= 0) & (verdict.labels == previous)
 
 
 def with_every_cluster(labels: np.ndarray, members: np.ndarray) -> np.ndarray:

@@ -86,10 +86,15 @@ class StableLabels:
 
 
 def stable_ids(
-    old: np.ndarray | None, new: np.ndarray, ledger: IdLedger, anchor: bool = True
+    old: np.ndarray | None,
+    new: np.ndarray,
+    ledger: IdLedger,
+    anchor: bool = True,
+    near: np.ndarray | None = None,
 ) -> StableLabels:
     """New labels renamed to stable ids (see the module's contract); `anchor` holds rows
-    to their old labels where the new clustering gives no reason to move (anchor.py)."""
+    to their old labels where the new clustering gives no reason to move (anchor.py;
+    `near` is its argument)."""
     new = np.asarray(new, dtype=np.int64)
     old = np.full(len(new), UNLABELLED, np.int64) if old is None else np.asarray(old, np.int64)
     old_ids = np.unique(old[old >= 0])
@@ -105,7 +110,7 @@ def stable_ids(
     held = np.zeros(len(new), dtype=bool)
     relabel = bool((old != UNLABELLED).any())
     if anchor and relabel:
-        anchored_labels = anchored(old, labels)
+        anchored_labels = anchored(old, labels, near)
         labels, held = anchored_labels.labels, anchored_labels.held
     labels = retire_changed_meaning(old, labels, next_id + len(fresh))
     labels, next_free = _compacted(labels, next_id)
