@@ -13,7 +13,8 @@ Data sets: AG News (the official test split, 7,600 texts, all-MiniLM-L6-v2 embed
 /work/shared/data, which is not part of the project: skipped when absent), shuffled with a
 fixed seed, the first 7,238 rows the base and the other 362 the new ones; and the
 synthetic data of bench_label.py (bench/data.py: 40 clusters of unequal sizes plus 10 %
-noise, 384-d) with 10,000 + 500 rows. Modes: the default (HDBSCAN on the kNN graph) and
+noise, 384-d) with 10,000 + 500 rows; with `--data news`, the 870 headlines of the issue
+(news_data_dedup, 829 + 41). Modes: the default (HDBSCAN on the kNN graph) and
 the topic mode (`--reduce umap`); "umap --fresh" relabels with `--fresh` (no anchoring).
 
 Run:
@@ -46,6 +47,10 @@ COLLECTION = "stability"
 NEW_SHARE = 0.05
 SHUFFLE_SEED = 13
 MODES = {"default": {}, "umap": {"reduce": "umap"}}
+TEXT_DATA = {  # name: the file's stem and how a row's text was made
+    "ag_news": ("ag_news_test", "{text}"),
+    "news": ("news_data_dedup", "{title}\n{description}"),  # the issue's 870 headlines
+}
 FRESH = " --fresh"  # a mode's name with this: relabel without the anchoring (core/anchor.py)
 
 Json = dict[str, Any]
@@ -53,10 +58,11 @@ Json = dict[str, Any]
 
 def data_set(name: str, rows: int) -> tuple[np.ndarray, list[str], int] | None:
     """Vectors and texts, base rows first, and how many are base; None when absent."""
-    if name == "ag_news":
-        if not text_data_available("ag_news_test"):
+    if name in TEXT_DATA:
+        stem, template = TEXT_DATA[name]
+        if not text_data_available(stem):
             return None
-        vectors, texts = load_text_data("ag_news_test")
+        vectors, texts = load_text_data(stem, template)
         order = np.random.default_rng(SHUFFLE_SEED).permutation(len(vectors))
         base = round(len(vectors) / (1 + NEW_SHARE))
         return vectors[order], [texts[i] for i in order], base
@@ -178,7 +184,9 @@ def report(results: list[Json]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="ag_news,synthetic", help="ag_news, synthetic or both")
+    parser.add_argument(
+        "--data", default="ag_news,synthetic", help="ag_news, news, synthetic, comma-separated"
+    )
     parser.add_argument(
         "--modes",
         default="default,umap",

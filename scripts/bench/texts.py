@@ -20,11 +20,12 @@ def text_data_available(stem: str) -> bool:
     return (DATA / f"{stem}.csv").exists() and (DATA / f"{stem}.{MODEL}.npy").exists()
 
 
-def load_text_data(stem: str, text_column: str = "text") -> tuple[np.ndarray, list[str]]:
-    """The embeddings (n × 384 float32) and the texts of one data set, in the CSV's order."""
+def load_text_data(stem: str, template: str = "{text}") -> tuple[np.ndarray, list[str]]:
+    """The embeddings (n × 384 float32) and the texts of one data set, in the CSV's order;
+    `template` makes a row's text from its columns, as it was embedded (the folder's README)."""
     vectors = np.load(DATA / f"{stem}.{MODEL}.npy").astype(np.float32)
     with open(DATA / f"{stem}.csv", newline="", encoding="utf-8") as handle:
-        texts = [row[text_column] for row in csv.DictReader(handle)]
+        texts = [template.format(**row) for row in csv.DictReader(handle)]
     if len(texts) != len(vectors):
         raise SystemExit(f"{stem}: {len(texts)} texts but {len(vectors)} embeddings")
     return vectors, texts
