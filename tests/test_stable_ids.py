@@ -159,3 +159,10 @@ def test_a_row_no_longer_near_its_cluster_is_not_held_there():
     result = stable_ids(old, new, IdLedger(2, ()), near=near)
     assert result.labels[95:98].tolist() == [-1, -1, -1]
     assert result.labels[98:100].tolist() == [0, 0] and result.held.sum() == 2
+
+
+def test_anchoring_keeps_no_merged_cluster_smaller_than_min_cluster_size():
+    old = labels((0, 100), (99, 3))  # an application set 99 on three rows by hand
+    new = labels((0, 103))
+    result = stable_ids(old, new, IdLedger(100, ()), min_cluster_size=10)
+    assert set(result.labels) == {0} and result.ledger.retired == (99,)

@@ -22,7 +22,7 @@ from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.reduce import reduce_graph
 from milvus_cluster.core.settle import Settled, settle_labels
 from milvus_cluster.core.stable_ids import Drift, IdLedger
-from milvus_cluster.core.vectors import Vectors
+from milvus_cluster.core.vectors import Vectors, in_key_order
 from milvus_cluster.jobs.catalog import Catalog
 from milvus_cluster.jobs.run import Job
 from milvus_cluster.migration.plan import Plan
@@ -183,6 +183,7 @@ def cluster_and_settle(
             params.min_samples or 0,
             params.noise,
             params.anchor,
+            params.min_cluster_size,
         )
     return clustering, settled
 
@@ -220,7 +221,8 @@ def read_rows(
         if text_field:
             texts.append(np.array([row.get(text_field) for row in batch], dtype=object))
 
-    vectors = read_vectors(milvus, info, advance, also=also, each_batch=keep if also else None)
+    read = read_vectors(milvus, info, advance, also=also, each_batch=keep if also else None)
+    vectors = in_key_order(read)  # the same rows, the same order: the clustering depends on it
     keys = KeyIndex(vectors.pks)
     return Read(
         vectors,

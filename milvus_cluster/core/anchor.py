@@ -19,7 +19,8 @@ application filtering on the ids sees that as rows jumping around. The rules, in
    labelled before (noise included) from one cluster that lives on takes that cluster's
    id, and so do all its rows.
 2. A merge is undone: an old cluster whose id is gone that has more than half of its
-   rows in one cluster that lives on keeps its id on those rows.
+   rows in one cluster that lives on keeps its id on those rows (when they are at least
+   min_cluster_size).
 3. Noise, row by row: a row whose old cluster lives on keeps it where the new
    clustering calls the row noise, while it is still near that cluster (by the rule
    that `assign` labels new rows with, settle.py); a noise row stays noise rather than
@@ -47,13 +48,16 @@ class Anchored:
     held: np.ndarray  # (n,) bool: rows that kept their old label against the new clustering
 
 
-def anchored(old: np.ndarray, new: np.ndarray, near: np.ndarray | None = None) -> Anchored:
+def anchored(
+    old: np.ndarray, new: np.ndarray, near: np.ndarray | None = None, min_cluster_size: int = 2
+) -> Anchored:
     """The new labels with splits, merges and boundary moves undone (see the contract).
     `near` (n,) bool, when given, limits rule 3's hold in a cluster to the rows still
-    near it (settle.py: those that assign's rule would give that cluster again)."""
+    near it (settle.py: those that assign's rule would give that cluster again); a merge
+    is undone only where at least `min_cluster_size` rows keep the old id."""
     compared = old != UNLABELLED
     labels = undo_splits(old, new, compared)
-    labels = undo_merges(old, labels, compared)
+    labels = undo_merges(old, labels, compared, min_cluster_size)
     living = np.intersect1d(old[old >= 0], labels[labels >= 0])
     moved = compared & (labels != old)
     to_noise = np.isin(old, living) & (labels < 0) & (True if near is None else near)
@@ -89,9 +93,12 @@ def undo_splits(old: np.ndarray, new: np.ndarray, compared: np.ndarray) -> np.nd
     return _renamed(new, renamed)
 
 
-def undo_merges(old: np.ndarray, new: np.ndarray, compared: np.ndarray) -> np.ndarray:
+def undo_merges(
+    old: np.ndarray, new: np.ndarray, compared: np.ndarray, min_cluster_size: int = 2
+) -> np.ndarray:
     """Rule 2: old clusters whose id is gone keep it on their rows inside the living
-    cluster that took most of them."""
+    cluster that took most of them, when those are at least `min_cluster_size` (a label
+    an application set by hand on a few rows is no cluster to keep)."""
     new_values, old_values, counts = crosstab(new[compared], old[compared])
     present = set(new_values[new_values >= 0].tolist())
     living = present & set(old_values.tolist())
@@ -101,7 +108,8 @@ def undo_merges(old: np.ndarray, new: np.ndarray, compared: np.ndarray) -> np.nd
             continue
         top = int(np.argmax(counts[:, column]))
         into = int(new_values[top])
-        if into in living and 2 * counts[top, column] > counts[:, column].sum():
+        shared = counts[top, column]
+        if into in living and 2 * shared > counts[:, column].sum() and shared >= min_cluster_size:
             labels[(old == cluster) & (new == into)] = cluster
     return labels
 

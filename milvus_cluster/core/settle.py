@@ -51,17 +51,19 @@ def settle_labels(
     min_samples: int,
     noise: NoisePolicy = "keep",
     anchor: bool = True,
+    min_cluster_size: int = 2,
 ) -> Settled:
     """The labels to write and what the catalog keeps about them. `anchor`: rows keep
     their previous labels where the new clustering gives no reason to move
     (core/anchor.py); a held row is no member of this run's clustering, so its
-    probability is 0, as for noise that the noise policy gave a cluster."""
+    probability is 0, as for noise that the noise policy gave a cluster; no merge of
+    fewer than `min_cluster_size` rows is undone."""
     core = core_distances(graph, min_samples)
     labels = clustering.labels
     if noise == "assign":
         labels = assign_noise(graph, labels, core)
     near = near_their_clusters(graph, previous, core) if anchor and previous is not None else None
-    stable = stable_ids(previous, labels, ledger, anchor, near)
+    stable = stable_ids(previous, labels, ledger, anchor, near, min_cluster_size)
     members = with_every_cluster(stable.labels, (clustering.labels >= 0) & ~stable.held)
     summaries = summarise(vectors.vectors, stable.labels, members, core, vectors.pks, graph.metric)
     return Settled(

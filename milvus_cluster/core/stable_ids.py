@@ -91,10 +91,11 @@ def stable_ids(
     ledger: IdLedger,
     anchor: bool = True,
     near: np.ndarray | None = None,
+    min_cluster_size: int = 2,
 ) -> StableLabels:
     """New labels renamed to stable ids (see the module's contract); `anchor` holds rows
     to their old labels where the new clustering gives no reason to move (anchor.py;
-    `near` is its argument)."""
+    `near` and `min_cluster_size` are its arguments)."""
     new = np.asarray(new, dtype=np.int64)
     old = np.full(len(new), UNLABELLED, np.int64) if old is None else np.asarray(old, np.int64)
     old_ids = np.unique(old[old >= 0])
@@ -110,7 +111,7 @@ def stable_ids(
     held = np.zeros(len(new), dtype=bool)
     relabel = bool((old != UNLABELLED).any())
     if anchor and relabel:
-        anchored_labels = anchored(old, labels, near)
+        anchored_labels = anchored(old, labels, near, min_cluster_size)
         labels, held = anchored_labels.labels, anchored_labels.held
     labels = retire_changed_meaning(old, labels, next_id + len(fresh))
     labels, next_free = _compacted(labels, next_id)
