@@ -23,12 +23,14 @@ application filtering on the ids sees that as rows jumping around. The rules, in
    min_cluster_size).
 3. Noise, row by row: a row whose old cluster lives on keeps it where the new
    clustering calls the row noise, while it is still near that cluster (by the rule
-   that `assign` labels new rows with, settle.py); a noise row stays noise rather than
-   join a cluster that lives on.
+   that `assign` labels new rows with, settle.py); so does a cluster the new clustering
+   dissolved into noise, where at least min_cluster_size of its rows are still near it
+   (a death undone); a noise row stays noise rather than join a cluster that lives on.
 
 What still changes: rows that move from one living cluster to another (one by one, as
 when the application rewrites a row's vector; not as a group that rule 1 or 2 undoes),
-the rows of clusters that are gone (those whose rows went apart or mostly to noise),
+rows no longer near their cluster, the rows of clusters that are gone (whose rows went
+apart, or to noise and away),
 rows that join a cluster born in this run, and rows new since the last run, which take
 the new clustering's label. `relabel --fresh` skips all this.
 """
@@ -56,11 +58,13 @@ def anchored(
     near it (settle.py: those that assign's rule would give that cluster again); a merge
     is undone only where at least `min_cluster_size` rows keep the old id."""
     compared = old != UNLABELLED
+    near = np.ones(len(old), dtype=bool) if near is None else near
     labels = undo_splits(old, new, compared)
     labels = undo_merges(old, labels, compared, min_cluster_size)
+    labels = undo_deaths(old, labels, near, min_cluster_size)
     living = np.intersect1d(old[old >= 0], labels[labels >= 0])
     moved = compared & (labels != old)
-    to_noise = np.isin(old, living) & (labels < 0) & (True if near is None else near)
+    to_noise = np.isin(old, living) & (labels < 0) & near
     from_noise = (old == -1) & np.isin(labels, living)
     back = moved & (to_noise | from_noise)
     labels[back] = old[back]
@@ -111,6 +115,24 @@ def undo_merges(
         shared = counts[top, column]
         if into in living and 2 * shared > counts[:, column].sum() and shared >= min_cluster_size:
             labels[(old == cluster) & (new == into)] = cluster
+    return labels
+
+
+def undo_deaths(
+    old: np.ndarray, labels: np.ndarray, near: np.ndarray, min_cluster_size: int
+) -> np.ndarray:
+    """Rule 3 for a whole cluster: an old cluster whose id is gone keeps it on its rows
+    that the new clustering calls noise and that are still near it, when those are at
+    least `min_cluster_size`."""
+    gone = np.setdiff1d(old[old >= 0], labels[labels >= 0])
+    if len(gone) == 0:
+        return labels
+    waiting = np.isin(old, gone) & (labels < 0) & near
+    ids, counts = np.unique(old[waiting], return_counts=True)
+    revived = ids[counts >= min_cluster_size]
+    back = waiting & np.isin(old, revived)
+    labels = labels.copy()
+    labels[back] = old[back]
     return labels
 
 
