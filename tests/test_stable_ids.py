@@ -46,7 +46,7 @@ def test_fresh_ids_are_never_reused():
 def test_vanished_cluster_is_retired_and_its_id_not_given_to_a_newcomer():
     old = labels((0, 60), (1, 40), (-1, 20))
     new = labels((0, 60), (-1, 40), (1, 20))  # cluster 1 dissolves; the noise forms one
-    result = stable_ids(old, new, IdLedger(2, ()))
+    result = stable_ids(old, new, IdLedger(2, ()), anchor=False)  # (it would hold both)
     assert set(result.labels[:60]) == {0}
     assert set(result.labels[-20:]) == {2}
     assert result.ledger == IdLedger(3, (1,))
@@ -71,7 +71,7 @@ def test_a_small_overlap_is_not_a_match():
     old = labels((0, 100), (-1, 100))
     new = labels((-1, 90), (0, 10), (-1, 100))  # ten old members among noise otherwise
     new[100:140] = 0  # the new cluster: 10 old members of 0 + 40 old noise rows
-    result = stable_ids(old, new, IdLedger(1, ()))
+    result = stable_ids(old, new, IdLedger(1, ()), anchor=False)
     assert set(result.labels[new >= 0]) == {1}  # shares 10 of 50: less than half of it
     assert result.drift.died == [0] and result.drift.born == [1]
 
@@ -141,8 +141,11 @@ def test_anchoring_holds_noise_both_ways_but_lets_clusters_be_born_and_die():
     old = labels((0, 100), (1, 30), (-1, 40), (UNLABELLED, 10))
     new = labels((0, 90), (-1, 10), (-1, 30), (0, 10), (1, 30), (0, 10))
     # 0 loses 10 rows to noise and takes 10 noise rows: both held; 1 dissolves into
-    # noise: it died; 30 noise rows form a new cluster: it is born; new rows join 0
-    result = stable_ids(old, new, IdLedger(2, ()))
+    # noise, its rows far apart now: it died; 30 noise rows form a new cluster: it is
+    # born; new rows join 0
+    near = np.ones(len(old), dtype=bool)
+    near[100:130] = False
+    result = stable_ids(old, new, IdLedger(2, ()), near=near, min_cluster_size=5)
     assert set(result.labels[:100]) == {0}
     assert set(result.labels[100:130]) == {-1} and result.drift.died == [1]
     assert set(result.labels[130:140]) == {-1}
@@ -166,3 +169,15 @@ def test_anchoring_keeps_no_merged_cluster_smaller_than_min_cluster_size():
     new = labels((0, 103))
     result = stable_ids(old, new, IdLedger(100, ()), min_cluster_size=10)
     assert set(result.labels) == {0} and result.ledger.retired == (99,)
+
+
+def test_anchoring_undoes_a_death_while_enough_rows_are_near_the_cluster():
+    old = labels((0, 100), (1, 30))
+    new = labels((0, 100), (-1, 30))  # 1 dissolved into noise
+    near = np.ones(130, dtype=bool)
+    near[100:110] = False  # ten of its rows moved away
+    result = stable_ids(old, new, IdLedger(2, ()), near=near, min_cluster_size=15)
+    assert set(result.labels[110:]) == {1} and set(result.labels[100:110]) == {-1}
+    assert result.drift.kept == [0, 1] and result.held.sum() == 20
+    fewer = stable_ids(old, new, IdLedger(2, ()), near=near, min_cluster_size=25)
+    assert set(fewer.labels[100:]) == {-1} and fewer.drift.died == [1]
