@@ -40,7 +40,7 @@ import numpy as np
 from bench.data import make_data
 from bench.environment import environment
 from bench.lite import INSERT_BATCH, close_lite
-from bench.tables import secs, table
+from bench.tables import publish, secs, table
 from bench.texts import load_text_data, text_data_available
 
 COLLECTION = "stability"
@@ -207,13 +207,7 @@ def main() -> None:
                 results.append(result)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    text = report(results)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps({"results": results, "table": text, "environment": environment()}, indent=2)
-    )
+    publish(report(results), {"results": results, "environment": environment()}, args.out)
 
 
 if __name__ == "__main__":
