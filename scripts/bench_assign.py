@@ -38,7 +38,7 @@ import numpy as np
 from bench.data import DIM, make_data
 from bench.environment import environment, library
 from bench.lite import COLLECTION, close_lite, create_collection, insert_rows, read_labels
-from bench.tables import gib, table
+from bench.tables import gib, publish, table
 
 ROOT = Path(__file__).resolve().parent.parent
 Json = dict[str, Any]
@@ -169,11 +169,7 @@ def main() -> None:
         result = bench(args.rows, args.new, workdir) | {"environment": environment()}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    text = report(result)
-    print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result | {"table": text}, indent=2))
+    publish(report(result), result, args.out)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,7 @@ def test_noise_assign_lowers_the_noise_and_marks_those_rows(client, uri):
     report = json.loads(result.output)
     assert report["parameters"]["noise"] == "assign"
     assert report["parameters"]["min_cluster_size"] == 15  # the rest as the last run had it
+    assert report["parameters"]["anchor"] is False  # a parameter changed: no rows held
     assert report["noise_before"] == kept["noise"] and report["noise"] < 0.75 * kept["noise"]
     assert report["noise_share_before"] > report["noise_share"]
     rows = all_rows(client, name, ["cluster_id", "cluster_prob"])
@@ -131,3 +132,15 @@ def test_relabel_preview_reports_the_drift_and_writes_nothing(client, uri):
     shown = json.loads(result.stdout)
     assert shown["preview"] and shown["drift"]["changed"] == 60
     assert database_fingerprint(client, uri) == before
+
+
+@backend_independent  # what it checks is the pipeline's determinism, not the server's
+def test_a_fresh_relabel_with_no_change_keeps_every_label(client, uri):
+    keys = np.random.default_rng(3).permutation(600).tolist()  # inserted out of key order
+    table = labelled_table(client, uri, metric="COSINE", keys=keys)
+    before = read_labels(client, table.name)
+    result = run("relabel", "-c", table.name, "--uri", uri, "--fresh", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)  # --fresh: no anchoring to hide a difference
+    assert report["parameters"]["anchor"] is False and report["drift"]["changed"] == 0
+    assert read_labels(client, table.name) == before

@@ -46,7 +46,7 @@ def test_fresh_ids_are_never_reused():
 def test_vanished_cluster_is_retired_and_its_id_not_given_to_a_newcomer():
     old = labels((0, 60), (1, 40), (-1, 20))
     new = labels((0, 60), (-1, 40), (1, 20))  # cluster 1 dissolves; the noise forms one
-    result = stable_ids(old, new, IdLedger(2, ()))
+    result = stable_ids(old, new, IdLedger(2, ()), anchor=False)  # (it would hold both)
     assert set(result.labels[:60]) == {0}
     assert set(result.labels[-20:]) == {2}
     assert result.ledger == IdLedger(3, (1,))
@@ -57,7 +57,7 @@ def test_split_and_merge_are_told_apart_from_birth_and_death():
     old = labels((0, 100), (1, 50), (2, 50))
     # 0 splits in two (60 keep its id, 40 split off); 1 and 2 merge into one
     new = labels((0, 60), (2, 40), (1, 50), (1, 50))
-    result = stable_ids(old, new, IdLedger(3, ()))
+    result = stable_ids(old, new, IdLedger(3, ()), anchor=False)  # the anchoring undoes both
     drift = result.drift
     assert set(result.labels[:60]) == {0}
     assert drift.split == [3] and set(result.labels[60:100]) == {3}
@@ -71,7 +71,7 @@ def test_a_small_overlap_is_not_a_match():
     old = labels((0, 100), (-1, 100))
     new = labels((-1, 90), (0, 10), (-1, 100))  # ten old members among noise otherwise
     new[100:140] = 0  # the new cluster: 10 old members of 0 + 40 old noise rows
-    result = stable_ids(old, new, IdLedger(1, ()))
+    result = stable_ids(old, new, IdLedger(1, ()), anchor=False)
     assert set(result.labels[new >= 0]) == {1}  # shares 10 of 50: less than half of it
     assert result.drift.died == [0] and result.drift.born == [1]
 
@@ -87,10 +87,97 @@ def test_rows_without_a_label_before_are_not_compared():
 def test_drift_guard_refuses_beyond_max_changed_unless_forced():
     old = labels((0, 80), (1, 20))
     new = labels((0, 70), (1, 30))
-    drift = stable_ids(old, new, IdLedger(2, ())).drift
+    drift = stable_ids(old, new, IdLedger(2, ()), anchor=False).drift
     assert drift.changed == 10 and drift.changed_share == pytest.approx(0.1)
     check_drift(drift, DriftGuard(max_changed=0.1))
     check_drift(drift, DriftGuard(max_changed=0.05, force=True))
     check_drift(drift, None)
     with pytest.raises(DriftTooLarge, match="10 of 100 rows.*--force"):
         check_drift(drift, DriftGuard(max_changed=0.05))
+
+
+def test_an_id_whose_cluster_is_mostly_other_rows_is_retired_not_reused():
+    old = labels((0, 20), (-1, 80), (1, 100))
+    new = labels((1, 100), (0, 100))  # old 0's 20 rows joined by 80 rows that were noise
+    result = stable_ids(old, new, IdLedger(2, ()), anchor=False)
+    assert set(result.labels[:100]) == {2}  # 20 of 100 shared: 0 would now mean other rows
+    assert set(result.labels[100:]) == {1}
+    assert result.ledger == IdLedger(3, (0,))
+    assert result.drift.died == [0] and result.drift.born == [2]
+
+
+def test_an_id_keeps_its_meaning_when_half_of_its_rows_were_its_own():
+    old = labels((0, 50), (-1, 50), (UNLABELLED, 400))
+    new = labels((0, 500))  # rows new since the last run do not count against it
+    result = stable_ids(old, new, IdLedger(1, ()), anchor=False)
+    assert set(result.labels) == {0} and result.ledger == IdLedger(1, ())
+
+
+def test_anchoring_holds_boundary_rows_and_keeps_every_id_meaning_its_rows():
+    old = labels((0, 20), (-1, 80), (1, 100))
+    new = labels((1, 100), (0, 100))
+    result = stable_ids(old, new, IdLedger(2, ()))
+    assert np.array_equal(result.labels, old)  # the rows that were noise stay noise
+    assert result.held.sum() == 80 and result.ledger == IdLedger(2, ())
+
+
+def test_anchoring_undoes_a_split_and_spends_no_id_on_it():
+    old = labels((0, 100), (1, 50))
+    new = labels((0, 60), (2, 40), (1, 50))  # 40 rows of 0 split off
+    result = stable_ids(old, new, IdLedger(2, ()))
+    assert np.array_equal(result.labels, old)
+    assert result.ledger == IdLedger(2, ()) and result.drift.changed == 0
+
+
+def test_anchoring_undoes_a_merge():
+    old = labels((0, 100), (1, 50), (2, 50))
+    new = labels((0, 100), (1, 100))  # 1 and 2 merged
+    result = stable_ids(old, new, IdLedger(3, ()))
+    assert np.array_equal(result.labels, old) and result.drift.kept == [0, 1, 2]
+    assert result.held.sum() == 50  # the merged cluster's rows kept their own id
+
+
+def test_anchoring_holds_noise_both_ways_but_lets_clusters_be_born_and_die():
+    old = labels((0, 100), (1, 30), (-1, 40), (UNLABELLED, 10))
+    new = labels((0, 90), (-1, 10), (-1, 30), (0, 10), (1, 30), (0, 10))
+    # 0 loses 10 rows to noise and takes 10 noise rows: both held; 1 dissolves into
+    # noise, its rows far apart now: it died; 30 noise rows form a new cluster: it is
+    # born; new rows join 0
+    near = np.ones(len(old), dtype=bool)
+    near[100:130] = False
+    result = stable_ids(old, new, IdLedger(2, ()), near=near, min_cluster_size=5)
+    assert set(result.labels[:100]) == {0}
+    assert set(result.labels[100:130]) == {-1} and result.drift.died == [1]
+    assert set(result.labels[130:140]) == {-1}
+    assert set(result.labels[140:170]) == {2} and result.drift.born == [2]
+    assert set(result.labels[170:]) == {0}  # rows new since the last run take the new label
+    assert result.held.sum() == 20 and result.ledger == IdLedger(3, (1,))
+
+
+def test_a_row_no_longer_near_its_cluster_is_not_held_there():
+    old = labels((0, 100), (1, 50))
+    new = labels((0, 95), (-1, 5), (1, 50))  # five rows of 0 now noise
+    near = np.ones(150, dtype=bool)
+    near[95:98] = False  # three of them moved away (assign's rule would not give them 0)
+    result = stable_ids(old, new, IdLedger(2, ()), near=near)
+    assert result.labels[95:98].tolist() == [-1, -1, -1]
+    assert result.labels[98:100].tolist() == [0, 0] and result.held.sum() == 2
+
+
+def test_anchoring_keeps_no_merged_cluster_smaller_than_min_cluster_size():
+    old = labels((0, 100), (99, 3))  # an application set 99 on three rows by hand
+    new = labels((0, 103))
+    result = stable_ids(old, new, IdLedger(100, ()), min_cluster_size=10)
+    assert set(result.labels) == {0} and result.ledger.retired == (99,)
+
+
+def test_anchoring_undoes_a_death_while_enough_rows_are_near_the_cluster():
+    old = labels((0, 100), (1, 30))
+    new = labels((0, 100), (-1, 30))  # 1 dissolved into noise
+    near = np.ones(130, dtype=bool)
+    near[100:110] = False  # ten of its rows moved away
+    result = stable_ids(old, new, IdLedger(2, ()), near=near, min_cluster_size=15)
+    assert set(result.labels[110:]) == {1} and set(result.labels[100:110]) == {-1}
+    assert result.drift.kept == [0, 1] and result.held.sum() == 20
+    fewer = stable_ids(old, new, IdLedger(2, ()), near=near, min_cluster_size=25)
+    assert set(fewer.labels[100:]) == {-1} and fewer.drift.died == [1]

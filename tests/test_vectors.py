@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from milvus_cluster.core.vectors import collect_vectors
+from milvus_cluster.core.vectors import collect_vectors, in_key_order
 from milvus_cluster.errors import CollectionError
 
 
@@ -21,3 +21,14 @@ def test_reading_drops_repeated_rows_and_grows_past_the_count():
 def test_reading_refuses_vectors_of_the_wrong_width():
     with pytest.raises(CollectionError, match="3 dimensions"):
         collect_vectors(iter([[{"id": 1, "v": [1.0, 0.0]}]]), "id", "v", 3, expected_rows=1)
+
+
+@pytest.mark.parametrize("keys", [[3, -1, 2], ["b", "a", "c"]])
+def test_rows_in_key_order_whatever_order_they_were_read_in(keys):
+    batches = [[{"id": key, "v": [float(i), 0.0]} for i, key in enumerate(keys)]]
+    read = collect_vectors(iter(batches), "id", "v", 2, expected_rows=3)
+    assert read.pks.tolist() == keys  # reading order: callers align other columns by it
+    ordered = in_key_order(read)
+    assert ordered.pks.tolist() == sorted(keys)
+    assert ordered.vectors[:, 0].tolist() == [keys.index(k) for k in sorted(keys)]
+    assert in_key_order(ordered) is ordered  # already in order: no copy

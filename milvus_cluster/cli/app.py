@@ -349,6 +349,12 @@ RELABEL_CHANGES = (
     help="Refuse to write (exit 1) if more than this share of rows would change label.",
 )
 @click.option("--force", is_flag=True, help="Write even beyond --max-changed.")
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Write the new clustering as it is (ids still matched), without holding rows to "
+    "their old labels where it gives no reason to move them.",
+)
 @text_field_option
 @preview_option
 @connection_options

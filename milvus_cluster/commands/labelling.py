@@ -23,7 +23,7 @@ from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.reduce import reduce_graph
 from milvus_cluster.core.settle import Settled, settle_labels
 from milvus_cluster.core.stable_ids import Drift, IdLedger
-from milvus_cluster.core.vectors import Vectors
+from milvus_cluster.core.vectors import Vectors, in_key_order
 from milvus_cluster.jobs.catalog import Catalog, ClusterEntry, LayerEntry
 from milvus_cluster.jobs.run import Job
 from milvus_cluster.migration.plan import Plan
@@ -219,6 +219,8 @@ def cluster_and_settle(
             params.noise,
             catalog.hierarchy() if catalog is not None and previous is not None else Layers(),
             catalog.layer_ledgers() if catalog is not None and previous is not None else (),
+            anchor=params.anchor,
+            min_cluster_size=params.min_cluster_size,
         )
     return clustering, settled
 
@@ -256,7 +258,8 @@ def read_rows(
         if text_field:
             texts.append(np.array([row.get(text_field) for row in batch], dtype=object))
 
-    vectors = read_vectors(milvus, info, advance, also=also, each_batch=keep if also else None)
+    read = read_vectors(milvus, info, advance, also=also, each_batch=keep if also else None)
+    vectors = in_key_order(read)  # the same rows, the same order: the clustering depends on it
     keys = KeyIndex(vectors.pks)
     return Read(
         vectors,

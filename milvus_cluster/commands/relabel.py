@@ -4,6 +4,8 @@ A relabel is `label` on a collection that has labels already, with a guard: the
 new clusters take the ids of the old clusters they overlap most (core/stable_ids.py),
 the drift is reported, and `max_changed` refuses to write (DriftTooLarge, nothing
 written) when more rows than that fraction would change label, unless `force`.
+Rows keep their labels where the new clustering gives no reason to move them
+(core/anchor.py), unless `fresh` or `changes` change a parameter.
 It clusters with the parameters of the run that made the current clusters, so
 that a weekly job without options does what the first `label` did; `changes`
 sets some of them anew. A relabel killed half-way leaves each row with its old
@@ -38,6 +40,7 @@ def relabel_collection(
     changes: dict[str, Any] | None = None,
     max_changed: float | None = None,
     force: bool = False,
+    fresh: bool = False,
     text_field: str | None = None,
     preview: bool = False,
     progress: StageProgress | None = None,
@@ -46,8 +49,14 @@ def relabel_collection(
 ) -> LabelResult:
     """Re-cluster `collection` with stable ids (see the module's contract). `changes`
     maps Parameters fields to new values, e.g. {"min_cluster_size": 30}; `text_field`
-    and `preview` are label_collection's."""
-    parameters = replace(previous_parameters(collection, uri, token, db_name), **(changes or {}))
+    and `preview` are label_collection's. `fresh` writes the new clustering as it is,
+    its clusters renamed to the old ids they match, without holding rows to their old
+    labels (core/anchor.py); so does a relabel whose `changes` change a parameter, as
+    its new clustering is what was asked for. A later relabel holds rows again."""
+    previous = previous_parameters(collection, uri, token, db_name)
+    usual = replace(previous, anchor=True)  # whatever the last relabel was
+    asked = replace(usual, **(changes or {}))
+    parameters = replace(asked, anchor=asked == usual and not fresh)
     return label_collection(
         collection,
         uri=uri,

@@ -274,7 +274,23 @@ def stable_layers(
         found.append(stable.labels)
         kept.append(stable.ledger)
     renamed = layers_from_labels([labels, *found])
-    return StableLayers(renamed, tuple(found), tuple(kept))
+    return StableLayers(_kept_parents(renamed, previous_layers, found), tuple(found), tuple(kept))
+
+
+def _kept_parents(layers: Layers, previous: Layers, found: Sequence[np.ndarray]) -> Layers:
+    """A cluster that relabel's anchoring (core/anchor.py) kept alive on rows this run
+    calls noise has no rows in the run's coarser layers, hence no parent by majority: it
+    keeps the parent it had, where that cluster of the layer above is still there."""
+    parents = []
+    for depth, parent in enumerate(layers.parents):
+        parent = parent.copy()
+        before = previous.parents[depth] if depth < previous.depth else np.empty(0, np.int64)
+        alive = set(np.unique(found[depth]).tolist())
+        for cluster in np.flatnonzero(parent[: len(before)] < 0):
+            if int(before[cluster]) >= 0 and int(before[cluster]) in alive:
+                parent[cluster] = before[cluster]
+        parents.append(parent)
+    return Layers(tuple(parents))
 
 
 def _previous_rows(

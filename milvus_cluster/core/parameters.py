@@ -34,6 +34,7 @@ class Parameters:
     sample: SampleRequest = None  # sample mode: cluster this many rows ("auto": by size)
     seed: int = 0  # which rows the sample takes
     layers: int = 0  # label fields of the coarser layers to write (core/layers.py)
+    anchor: bool = True  # relabel: rows keep their labels unless there is reason (core/anchor.py)
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class Parameters:
         sample: SampleRequest | str = None,
         seed: int = 0,
         layers: int = 0,
+        anchor: bool = True,
         *,
         method: SelectionMethod | None = None,
     ) -> None:
@@ -71,6 +73,7 @@ class Parameters:
             "sample": parse_sample(sample),
             "seed": _count("seed", seed, 0),
             "layers": _count("layers", layers, 0, MAX_LAYERS),
+            "anchor": _flag("anchor", anchor),
         }
         if min_samples and k and min_samples > k:
             raise ParameterError(
@@ -116,6 +119,12 @@ def _count(
         raise ParameterError(f"{name} must be a whole number of at least {least}, not {value!r}.")
     if most is not None and value > most:
         raise ParameterError(f"{name} must be at most {most}, not {value}.")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterError(f"{name} must be True or False, not {value!r}.")
     return value
 
 

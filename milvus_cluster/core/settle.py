@@ -60,15 +60,22 @@ def settle_labels(
     noise: NoisePolicy = "keep",
     previous_layers: Layers | None = None,
     layer_ledgers: Sequence[IdLedger] = (),
+    anchor: bool = True,
+    min_cluster_size: int = 2,
 ) -> Settled:
     """The labels to write and what the catalog keeps about them, and the layers above
-    them (`previous_layers`, `layer_ledgers`: the last run's, from the catalog)."""
+    them (`previous_layers`, `layer_ledgers`: the last run's, from the catalog).
+    `anchor`: rows keep their previous labels where the new clustering gives no reason
+    to move (core/anchor.py); a held row is no member of this run's clustering, so its
+    probability is 0, as for noise that the noise policy gave a cluster; no merge of
+    fewer than `min_cluster_size` rows is undone."""
     core = core_distances(graph, min_samples)
     labels = clustering.labels
     if noise == "assign":
         labels = assign_noise(graph, labels, core)
-    stable = stable_ids(previous, labels, ledger)
-    members = clustering.labels >= 0
+    near = near_their_clusters(graph, previous, core) if anchor and previous is not None else None
+    stable = stable_ids(previous, labels, ledger, anchor, near, min_cluster_size)
+    members = with_every_cluster(stable.labels, (clustering.labels >= 0) & ~stable.held)
     summaries = summarise(vectors.vectors, stable.labels, members, core, vectors.pks, graph.metric)
     layers = clustering.layers
     if layers is None:
@@ -78,13 +85,31 @@ def settle_labels(
     )
     return Settled(
         stable.labels,
-        clustering.probabilities,
+        np.where(stable.held, np.float32(0), clustering.probabilities).astype(np.float32),
         clustering.noise,
         summaries,
         stable.ledger,
         stable.drift,
         hierarchy,
     )
+
+
+def near_their_clusters(graph: KnnGraph, previous: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """(n,) bool: rows that the nearest-cluster rule (vote.py, as `assign` uses it) gives
+    their previous cluster again, by their neighbours' previous labels. Only these may
+    keep their cluster where the new clustering calls them noise: a row the application
+    moved far from it must not (core/anchor.py)."""
+    previous = np.asarray(previous, dtype=np.int64)
+    neighbours = np.where(graph.indices >= 0, previous[np.maximum(graph.indices, 0)], -1)
+    verdict = nearest_cluster(neighbours, graph.distances, cluster_scales(previous, core))
+    return (previous >= 0) & (verdict.labels == previous)
+
+
+def with_every_cluster(labels: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """`members`, plus every row of a cluster that has none among them (a merge the
+    anchoring undid holds all its rows), so that each cluster gets its summary."""
+    without = np.setdiff1d(labels[labels >= 0], labels[members & (labels >= 0)])
+    return members | np.isin(labels, without)
 
 
 def assign_noise(graph: KnnGraph, labels: np.ndarray, core: np.ndarray) -> np.ndarray:

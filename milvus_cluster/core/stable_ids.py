@@ -7,12 +7,15 @@ to write, with ids that applications already filter on kept where the cluster is
 still there, a ledger to store, and a Drift report.
 
 The matching is one-to-one and maximises the rows shared (scipy's
-linear_sum_assignment on the c × c' overlap counts). A matched pair keeps the old
-id only when they share at least half of the smaller of the two: below that they
-are different clusters, and an application filtering on the old id would get
-another one. New clusters without a match get fresh ids, largest first, from the
-ledger's next id, which only ever grows (ids of vanished clusters are retired,
-never given out again).
+linear_sum_assignment on the c × c' overlap counts); a pair that shares less than half
+of the smaller of the two is no match. Then, on a relabel, the hysteresis of anchor.py
+holds rows to their old labels where the new clustering gives no reason to move them.
+Last, no id changes meaning: an old id whose cluster (as it will be written) shares
+less than half of its rows labelled before, noise included, with the old cluster of
+that id is retired, and the cluster gets a fresh id instead; an application filtering
+on the old id would otherwise get mostly other rows. Fresh ids go to the clusters
+without a match, largest first, from the ledger's next id, which only ever grows (ids
+of vanished clusters are retired, never given out again).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
+from milvus_cluster.core.anchor import anchored, crosstab
 from milvus_cluster.core.labels import UNLABELLED
 from milvus_cluster.errors import DriftTooLarge
 
@@ -78,29 +82,73 @@ class StableLabels:
     labels: np.ndarray  # (n,) int64: the labels to write
     ledger: IdLedger  # to store before the labels are written
     drift: Drift | None  # None when no row had a label before
+    held: np.ndarray  # (n,) bool: rows that kept their old label against the new clustering
 
 
-def stable_ids(old: np.ndarray | None, new: np.ndarray, ledger: IdLedger) -> StableLabels:
-    """New labels renamed to stable ids (see the module's contract)."""
+def stable_ids(
+    old: np.ndarray | None,
+    new: np.ndarray,
+    ledger: IdLedger,
+    anchor: bool = True,
+    near: np.ndarray | None = None,
+    min_cluster_size: int = 2,
+) -> StableLabels:
+    """New labels renamed to stable ids (see the module's contract); `anchor` holds rows
+    to their old labels where the new clustering gives no reason to move (anchor.py;
+    `near` and `min_cluster_size` are its arguments)."""
     new = np.asarray(new, dtype=np.int64)
     old = np.full(len(new), UNLABELLED, np.int64) if old is None else np.asarray(old, np.int64)
     old_ids = np.unique(old[old >= 0])
     count = int(new.max()) + 1 if (new >= 0).any() else 0
-    overlap = _overlap(old, new, old_ids, count)
-    matched = _matching(overlap, new, old, old_ids)
+    matched = _matching(_overlap(old, new, old_ids, count), new, old, old_ids)
     next_id = max(ledger.next_id, int(old_ids.max()) + 1 if len(old_ids) else 0)
     ids = np.full(count, -1, dtype=np.int64)
     for cluster, old_index in matched.items():
         ids[cluster] = old_ids[old_index]
     fresh = [cluster for cluster in range(count) if cluster not in matched]  # largest first
-    ids[fresh] = np.arange(next_id, next_id + len(fresh))
+    ids[fresh] = np.arange(next_id, next_id + len(fresh))  # provisional: compacted below
     labels = np.where(new >= 0, ids[np.maximum(new, 0)] if count else -1, -1)
-    retired = sorted(set(old_ids.tolist()) - set(ids.tolist()))
-    ledger = IdLedger(next_id + len(fresh), tuple(sorted(set(ledger.retired) | set(retired))))
-    drift = (
-        _drift(old, labels, overlap, matched, old_ids, ids) if (old != UNLABELLED).any() else None
-    )
-    return StableLabels(labels, ledger, drift)
+    held = np.zeros(len(new), dtype=bool)
+    relabel = bool((old != UNLABELLED).any())
+    if anchor and relabel:
+        anchored_labels = anchored(old, labels, near, min_cluster_size)
+        labels, held = anchored_labels.labels, anchored_labels.held
+    labels = retire_changed_meaning(old, labels, next_id + len(fresh))
+    labels, next_free = _compacted(labels, next_id)
+    retired = sorted(set(old_ids.tolist()) - set(labels.tolist()))
+    ledger = IdLedger(next_free, tuple(sorted(set(ledger.retired) | set(retired))))
+    drift = _drift(old, labels, old_ids) if relabel else None
+    return StableLabels(labels, ledger, drift, held & (labels == old))
+
+
+def retire_changed_meaning(old: np.ndarray, labels: np.ndarray, first_free: int) -> np.ndarray:
+    """No id changes meaning: an old id whose cluster now shares less than half of its
+    rows labelled before (noise included) with the old cluster of that id is retired,
+    and that cluster gets a fresh id from `first_free` on."""
+    compared = old != UNLABELLED
+    values, old_values, counts = crosstab(labels[compared], old[compared])
+    column = {int(v): j for j, v in enumerate(old_values.tolist())}
+    renamed = labels.copy()
+    fresh = first_free
+    for row, cluster in enumerate(values.tolist()):
+        if cluster < 0 or cluster not in column:
+            continue
+        if 2 * counts[row, column[cluster]] < counts[row].sum():
+            renamed[labels == cluster] = fresh
+            fresh += 1
+    return renamed
+
+
+def _compacted(labels: np.ndarray, next_id: int) -> tuple[np.ndarray, int]:
+    """Fresh ids (next_id and above) that rows still carry, renumbered next_id, next_id+1,
+    … in their order, so that an id the anchoring folded away is not spent; and the next
+    free id after them."""
+    fresh = np.unique(labels[labels >= next_id])
+    if len(fresh) == 0:
+        return labels, next_id
+    slot = np.searchsorted(fresh, labels)
+    is_fresh = labels >= next_id
+    return np.where(is_fresh, next_id + slot, labels), next_id + len(fresh)
 
 
 def _overlap(old: np.ndarray, new: np.ndarray, old_ids: np.ndarray, count: int) -> np.ndarray:
@@ -114,7 +162,8 @@ def _overlap(old: np.ndarray, new: np.ndarray, old_ids: np.ndarray, count: int) 
 def _matching(
     overlap: np.ndarray, new: np.ndarray, old: np.ndarray, old_ids: np.ndarray
 ) -> dict[int, int]:
-    """New cluster → index into old_ids, for the pairs that keep the old id."""
+    """New cluster → index into old_ids, for the pairs that may keep the old id (the
+    rule that the id keeps its meaning is checked on the final labels)."""
     if overlap.size == 0:
         return {}
     rows, cols = linear_sum_assignment(overlap, maximize=True)
@@ -128,21 +177,34 @@ def _matching(
     }
 
 
-def _drift(old, labels, overlap, matched, old_ids, ids) -> Drift:
+def _drift(old: np.ndarray, labels: np.ndarray, old_ids: np.ndarray) -> Drift:
+    """What happened to each id, from the labels before and the labels to write."""
     compared = old != UNLABELLED
-    kept_old = set(matched.values())
-    fresh = [cluster for cluster in range(len(ids)) if cluster not in matched]
-    split = [int(ids[c]) for c in fresh if _mostly_from(overlap[c], kept_old)]
-    gone = [j for j in range(len(old_ids)) if j not in kept_old]
-    merged = [int(old_ids[j]) for j in gone if _mostly_from(overlap[:, j], set(matched))]
+    new_ids = np.unique(labels[labels >= 0])
+    kept = np.intersect1d(old_ids, new_ids)
+    fresh, gone = np.setdiff1d(new_ids, old_ids), np.setdiff1d(old_ids, new_ids)
+    both = (labels >= 0) & (old >= 0)
+    new_values, old_values, overlap = crosstab(labels[both], old[both])
+    row = {int(v): i for i, v in enumerate(new_values.tolist())}
+    column = {int(v): j for j, v in enumerate(old_values.tolist())}
+    kept_columns = {column[int(v)] for v in kept if int(v) in column}
+    kept_rows = {row[int(v)] for v in kept if int(v) in row}
+    split = [
+        int(c) for c in fresh.tolist() if c in row and _mostly_from(overlap[row[c]], kept_columns)
+    ]
+    merged = [
+        int(g)
+        for g in gone.tolist()
+        if g in column and _mostly_from(overlap[:, column[g]], kept_rows)
+    ]
     return Drift(
         compared=int(compared.sum()),
         changed=int(np.count_nonzero(old[compared] != labels[compared])),
         adjusted_rand=round(float(adjusted_rand_score(old[compared], labels[compared])), 6),
-        kept=sorted(int(old_ids[j]) for j in kept_old),
-        born=sorted(set(int(ids[c]) for c in fresh) - set(split)),
+        kept=kept.tolist(),
+        born=sorted(set(fresh.tolist()) - set(split)),
         split=sorted(split),
-        died=sorted(set(int(old_ids[j]) for j in gone) - set(merged)),
+        died=sorted(set(gone.tolist()) - set(merged)),
         merged=sorted(merged),
     )
 

@@ -2,8 +2,9 @@
 
 The contract: batches of rows (dicts, as `query_iterator` yields them) in; a
 Vectors value out, with `pks` (n,) and `vectors` (n × dim float32), row i of
-one belonging to row i of the other. Rows that an iterator yields twice are
-kept once. Memory: the vectors once, grown in chunks; nothing n × n.
+one belonging to row i of the other, in reading order (`in_key_order` sorts them).
+Rows that an iterator yields twice are kept once. Memory: the vectors once, grown in
+chunks; nothing n × n.
 """
 
 from __future__ import annotations
@@ -63,6 +64,19 @@ def collect_vectors(
     if len(first) < filled:
         return Vectors(pks[first], vectors[first])
     return Vectors(pks, vectors if filled == len(vectors) else vectors[:filled].copy())
+
+
+def in_key_order(read: Vectors) -> Vectors:
+    """The same rows sorted by key. Row order is an input of the clustering: UMAP and
+    HDBSCAN's ties answer differently for the same rows in another order (AG News in
+    topic mode: 84 % of the labels stayed). Milvus's and Lite's iterators return rows by
+    key, so this costs a check; another order is sorted (one copy of the vectors, only
+    then), so that the same rows always become the same rows 0..n-1."""
+    pks = read.pks
+    if len(pks) < 2 or bool(np.all(pks[1:] > pks[:-1])):
+        return read
+    order = np.argsort(pks, kind="stable")
+    return Vectors(pks[order], read.vectors[order])
 
 
 def _grown(vectors: np.ndarray, needed: int) -> np.ndarray:
