@@ -274,10 +274,11 @@ def stable_layers(
         found.append(stable.labels)
         kept.append(stable.ledger)
     renamed = layers_from_labels([labels, *found])
-    return StableLayers(_kept_parents(renamed, previous_layers, found), tuple(found), tuple(kept))
+    kept_parents = _kept_parents(renamed, previous_layers, [labels, *found])
+    return StableLayers(kept_parents, tuple(found), tuple(kept))
 
 
-def _kept_parents(layers: Layers, previous: Layers, found: Sequence[np.ndarray]) -> Layers:
+def _kept_parents(layers: Layers, previous: Layers, rows: Sequence[np.ndarray]) -> Layers:
     """A cluster that relabel's anchoring (core/anchor.py) kept alive on rows this run
     calls noise has no rows in the run's coarser layers, hence no parent by majority: it
     keeps the parent it had, where that cluster of the layer above is still there."""
@@ -285,9 +286,10 @@ def _kept_parents(layers: Layers, previous: Layers, found: Sequence[np.ndarray])
     for depth, parent in enumerate(layers.parents):
         parent = parent.copy()
         before = previous.parents[depth] if depth < previous.depth else np.empty(0, np.int64)
-        alive = set(np.unique(found[depth]).tolist())
+        here = set(np.unique(rows[depth]).tolist())
+        alive = set(np.unique(rows[depth + 1]).tolist())
         for cluster in np.flatnonzero(parent[: len(before)] < 0):
-            if int(before[cluster]) >= 0 and int(before[cluster]) in alive:
+            if int(cluster) in here and int(before[cluster]) >= 0 and int(before[cluster]) in alive:
                 parent[cluster] = before[cluster]
         parents.append(parent)
     return Layers(tuple(parents))
