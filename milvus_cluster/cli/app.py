@@ -63,6 +63,7 @@ def run_label(as_json: bool, dry_run: bool, preview: bool = False, **options: An
         reduce=options.pop("reduction", None),
         sample=options.pop("sample", None),
         seed=options.pop("seed", 0),
+        engine=options.pop("engine", "auto"),
     )
     options.pop("verbose", None)
     options["prob_field"] = options["prob_field"] or None
@@ -303,7 +304,15 @@ def assign(as_json: bool, verbose: bool, prob_field: str, **options: Any) -> Non
     emit(result, as_json, render.assign_text)
 
 
-RELABEL_CHANGES = ("min_cluster_size", "min_samples", "k", "knn", "cluster_selection", "noise")
+RELABEL_CHANGES = (
+    "min_cluster_size",
+    "min_samples",
+    "k",
+    "knn",
+    "cluster_selection",
+    "noise",
+    "engine",
+)
 """relabel's options that change the last run's parameters (Parameters' names too)."""
 
 

@@ -105,6 +105,14 @@ def clustering_choices(defaults: bool = True) -> Decorator:
             show_default=defaults,
             help="HDBSCAN's cluster selection method." + last,
         ),
+        click.option(
+            "--engine",
+            type=click.Choice(["auto", "hdbscan", "evoc"]),
+            default="auto" if defaults else None,
+            show_default=defaults,
+            help="hdbscan: HDBSCAN on the kNN graph; evoc: EVoC on the vectors (COSINE/IP); "
+            "auto: evoc for collections made by `ingest`, hdbscan otherwise (see README)." + last,
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from milvus_cluster.commands.labelling import LabelResult, Target, cluster_rows,
 from milvus_cluster.commands.sample import label_sampled
 from milvus_cluster.commands.stages import Clock, StageProgress
 from milvus_cluster.core.clustering import check_parameters
+from milvus_cluster.core.evoc import require_evoc
 from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.reduce import require_umap
 from milvus_cluster.core.sample import parse_sample, sample_size
@@ -29,7 +30,7 @@ from milvus_cluster.migration.apply import apply
 from milvus_cluster.migration.plan import Requested, plan
 from milvus_cluster.migration.shadow import finish_switch
 from milvus_cluster.milvus.client import Milvus
-from milvus_cluster.milvus.describe import choose_text_field
+from milvus_cluster.milvus.describe import TEXT_FIELD_PROPERTY, CollectionInfo, choose_text_field
 
 __all__ = ["LabelResult", "label_collection"]
 
@@ -85,6 +86,10 @@ def label_collection(
                 the_plan = plan(info, capabilities, label_field, prob_field, strategy, overwrite)
                 text = choose_text_field(info.fields, info.properties, text_field, info.requested)
                 target = Target(info, capabilities, the_plan, text)
+                params = replace(
+                    parameters.for_collection(info.metric, embeds_texts(info)),
+                    sample=params.sample,
+                )
                 check_parameters(
                     info.rows, params.k or 0, params.min_cluster_size, params.min_samples or 0
                 )
@@ -96,6 +101,8 @@ def label_collection(
                     )
                 if params.reduce is not None:
                     require_umap()
+                if params.engine == "evoc":
+                    require_evoc()
             if relabel is not None and not the_plan.has_labels:
                 raise CollectionError(
                     f"{info.requested!r} has no {label_field!r} labels yet, so there is nothing "
@@ -117,6 +124,14 @@ def label_collection(
                     )
                 job.finish(result.counts(), clock.seconds)
                 return result
+
+
+def embeds_texts(info: CollectionInfo) -> bool:
+    """Whether the collection's vectors are embeddings of texts, as far as we can know:
+    `ingest` made them from the text field it recorded. A VARCHAR field beside the
+    vectors proves nothing (a title beside an image embedding), so it does not count;
+    `--engine evoc` says so for any other collection."""
+    return TEXT_FIELD_PROPERTY in info.properties
 
 
 def _run(

@@ -15,6 +15,7 @@ import numpy as np
 from milvus_cluster.commands.stages import Advance, Clock
 from milvus_cluster.core import knn as knn_stage
 from milvus_cluster.core.clustering import Clustering, cluster_graph
+from milvus_cluster.core.evoc import evoc_clustering
 from milvus_cluster.core.keys import KeyIndex, aligned, as_key_array
 from milvus_cluster.core.keywords import cluster_keywords
 from milvus_cluster.core.labels import aligned_labels, label_array
@@ -137,8 +138,11 @@ def cluster_rows(
     with clock.stage("read", info.rows) as advance:
         read = read_rows(milvus, info, target.plan, target.text_field, advance)
     vectors, previous = read.vectors, read.previous
-    with clock.stage("knn", vectors.n) as advance:
-        graph, method = build_graph(milvus, info, vectors, params, advance)
+    graph: knn_stage.KnnGraph | None = None  # EVoC builds its own neighbours
+    method = "evoc"
+    if params.engine != "evoc":
+        with clock.stage("knn", vectors.n) as advance:
+            graph, method = build_graph(milvus, info, vectors, params, advance)
     clustering, settled = cluster_and_settle(graph, vectors, previous, params, clock, catalog)
     keywords: dict[int, list[str]] = {}
     if read.texts is not None:
@@ -149,7 +153,7 @@ def cluster_rows(
 
 
 def cluster_and_settle(
-    graph: knn_stage.KnnGraph,
+    graph: knn_stage.KnnGraph | None,
     vectors: Vectors,
     previous: np.ndarray | None,
     params: Parameters,
@@ -158,20 +162,19 @@ def cluster_and_settle(
 ) -> tuple[Clustering, Settled]:
     """(Reduce,) cluster, and settle the ids, the noise and the summaries: the rows of
     `graph` and `vectors` are the collection's, or its sample's; `catalog` gives the
-    ids handed out so far (None: no catalog yet)."""
-    clustered, points = graph, vectors.vectors
-    if params.reduce is not None:
-        with clock.stage("reduce", vectors.n) as advance:
-            clustered, points = reduce_graph(graph, points, params.reduce)
-            advance(vectors.n)
+    ids handed out so far (None: no catalog yet). Engine 'evoc' ignores `graph` (None
+    is fine) and settles on the neighbours EVoC found."""
+    if params.engine == "evoc":
+        with clock.timed("cluster"):
+            # EVoC is for COSINE and IP collections only (Parameters.for_collection)
+            found = evoc_clustering(
+                vectors.vectors, params.min_cluster_size, params.min_samples or 0, params.k or 0
+            )
+        clustering, graph = found.clustering, found.graph
+    else:
+        assert graph is not None, "engine 'hdbscan' clusters the kNN graph"
+        clustering = cluster_graph_stage(graph, vectors, params, clock)
     with clock.timed("cluster"):
-        clustering = cluster_graph(
-            clustered,
-            params.min_cluster_size,
-            params.min_samples or 0,
-            params.cluster_selection,
-            vectors=points,
-        )
         # Scales, the noise policy and centroids stay in the collection's own space,
         # where `assign` searches, whatever space the clustering ran in.
         settled = settle_labels(
@@ -184,6 +187,25 @@ def cluster_and_settle(
             params.noise,
         )
     return clustering, settled
+
+
+def cluster_graph_stage(
+    graph: knn_stage.KnnGraph, vectors: Vectors, params: Parameters, clock: Clock
+) -> Clustering:
+    """HDBSCAN on the kNN graph, or on the graph of its UMAP embedding (`reduce`)."""
+    clustered, points = graph, vectors.vectors
+    if params.reduce is not None:
+        with clock.stage("reduce", vectors.n) as advance:
+            clustered, points = reduce_graph(graph, points, params.reduce)
+            advance(vectors.n)
+    with clock.timed("cluster"):
+        return cluster_graph(
+            clustered,
+            params.min_cluster_size,
+            params.min_samples or 0,
+            params.cluster_selection,
+            vectors=points,
+        )
 
 
 def named_clusters(texts: np.ndarray, settled: Settled) -> dict[int, list[str]]:

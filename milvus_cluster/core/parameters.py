@@ -12,12 +12,17 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 from milvus_cluster.core.clustering import SelectionMethod
+from milvus_cluster.core.evoc import MIN_SAMPLES as EVOC_MIN_SAMPLES
+from milvus_cluster.core.evoc import N_NEIGHBORS as EVOC_NEIGHBORS
 from milvus_cluster.core.reduce import Reduction, parse_reduction
 from milvus_cluster.core.sample import SampleRequest, parse_sample
 from milvus_cluster.core.settle import NoisePolicy
 from milvus_cluster.errors import ParameterError
 
 KnnMethod = Literal["auto", "milvus", "local"]
+# hdbscan: HDBSCAN on the kNN graph (core/clustering.py); evoc: EVoC on the vectors
+# (core/evoc.py); auto: evoc for text embeddings, hdbscan otherwise (choose_engine).
+Engine = Literal["auto", "hdbscan", "evoc"]
 MAX_K = 1024
 
 
@@ -32,6 +37,7 @@ class Parameters:
     reduce: Reduction | None = None  # topic-model mode: cluster in a UMAP embedding
     sample: SampleRequest = None  # sample mode: cluster this many rows ("auto": by size)
     seed: int = 0  # which rows the sample takes
+    engine: Engine = "auto"  # which clustering; a run records the one it used
 
     def __init__(
         self,
@@ -44,6 +50,7 @@ class Parameters:
         reduce: Reduction | str | None = None,
         sample: SampleRequest | str = None,
         seed: int = 0,
+        engine: Engine = "auto",
         *,
         method: SelectionMethod | None = None,
     ) -> None:
@@ -67,7 +74,13 @@ class Parameters:
             "reduce": _reduction(reduce),
             "sample": parse_sample(sample),
             "seed": _count("seed", seed, 0),
+            "engine": _choice("engine", engine, Engine),
         }
+        if values["engine"] == "evoc" and values["reduce"] is not None:
+            raise ParameterError(
+                "engine 'evoc' makes its own embedding of the vectors; leave out reduce "
+                "(--reduce), or choose engine 'hdbscan'."
+            )
         if min_samples and k and min_samples > k:
             raise ParameterError(
                 f"min_samples ({min_samples}) cannot exceed k ({k}); raise k to at least "
@@ -87,20 +100,50 @@ class Parameters:
         return self.cluster_selection
 
     def resolved(self) -> Parameters:
+        """min_samples and k filled in: EVoC's own defaults for engine 'evoc' (k is its
+        n_neighbors, the row itself counted), ours for the others."""
+        if self.engine == "evoc":
+            min_samples = self.min_samples or EVOC_MIN_SAMPLES
+            return replace(self, min_samples=min_samples, k=self.k or EVOC_NEIGHBORS)
         min_samples = self.min_samples or min(self.min_cluster_size, 16)
         k = self.k or max(2 * min_samples, 16)
         return replace(self, min_samples=min_samples, k=k)
 
+    def for_collection(self, metric: str, text_embeddings: bool) -> Parameters:
+        """The parameters with engine 'auto' made concrete (choose_engine) and resolved:
+        what a run uses and records, so that a relabel repeats it."""
+        engine = choose_engine(self.engine, metric, text_embeddings, self.reduce)
+        if engine == "evoc" and metric == "L2":
+            raise ParameterError(
+                "engine 'evoc' clusters by cosine distance, and this collection's metric is "
+                "L2; choose engine 'hdbscan' (--engine hdbscan)."
+            )
+        return replace(self, engine=engine).resolved()
+
     @classmethod
     def of(cls, values: dict[str, Any]) -> Parameters:
         """Parameters as a run row stores them (unknown keys ignored; `method` is how
-        runs before the rename stored `cluster_selection`)."""
+        runs before the rename stored `cluster_selection`; runs with no engine ran HDBSCAN)."""
         known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
         if "method" in values and "cluster_selection" not in known:
             known["cluster_selection"] = values["method"]
+        known.setdefault("engine", "hdbscan")  # runs before engines existed ran HDBSCAN
         if isinstance(known.get("reduce"), dict):
             known["reduce"] = Reduction(**known["reduce"])
         return cls(**known)
+
+
+def choose_engine(
+    requested: Engine, metric: str, text_embeddings: bool, reduce: Reduction | None
+) -> Engine:
+    """auto: EVoC for text embeddings (see the README, *Engines*), HDBSCAN on the kNN
+    graph otherwise, and whenever a UMAP reduction was asked for (UMAP + HDBSCAN is
+    the topic-model mode of its own)."""
+    if requested != "auto":
+        return requested
+    if text_embeddings and metric in ("COSINE", "IP") and reduce is None:
+        return "evoc"
+    return "hdbscan"
 
 
 def _count(
