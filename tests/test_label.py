@@ -285,20 +285,22 @@ def test_no_keywords_with_an_empty_text_field(client, uri):
 
 
 @backend_independent
-def test_engine_evoc_labels_and_assign_and_relabel_follow_it(client, uri):
-    """`--engine evoc` builds no kNN graph of its own; the run records the engine, so
-    that relabel repeats it, and assign votes with the figures EVoC's run left."""
+@pytest.mark.parametrize("engine", ["evoc", "evoc-knn"])
+def test_engine_evoc_labels_and_assign_and_relabel_follow_it(client, uri, engine):
+    """`--engine evoc` builds no kNN graph of its own (evoc-knn does, for its vote); the
+    run records the engine, so that relabel repeats it, and assign votes with the
+    figures EVoC's run left."""
     from helpers import unset
 
     from milvus_cluster.commands.assign import assign_collection
     from milvus_cluster.commands.relabel import relabel_collection
 
     table = create_table(client, n=200, metric="COSINE")
-    result = run("label", "-c", table.name, "--uri", uri, "--engine", "evoc", "--json")
+    result = run("label", "-c", table.name, "--uri", uri, "--engine", engine, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["parameters"]["engine"] == "evoc" and report["knn"] == "evoc"
-    assert "knn" not in report["seconds"]
+    assert report["parameters"]["engine"] == engine
+    assert ("knn" in report["seconds"]) == (engine == "evoc-knn")
     labels = read_labels(client, table.name)
     assert adjusted_rand_score(table.truth, [labels[pk] for pk in table.pks]) > 0.9
     twins = np.arange(0, 200, 20)  # new rows a hair away from labelled ones
@@ -314,4 +316,4 @@ def test_engine_evoc_labels_and_assign_and_relabel_follow_it(client, uri):
     labels = read_labels(client, table.name)
     assert [labels[10_000 + i] for i in range(len(twins))] == [labels[table.pks[t]] for t in twins]
     again = relabel_collection(table.name, uri=uri)
-    assert again.parameters.engine == "evoc" and again.drift is not None
+    assert again.parameters.engine == engine and again.drift is not None

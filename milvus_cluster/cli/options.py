@@ -107,11 +107,12 @@ def clustering_choices(defaults: bool = True) -> Decorator:
         ),
         click.option(
             "--engine",
-            type=click.Choice(["auto", "hdbscan", "evoc"]),
+            type=click.Choice(["auto", "hdbscan", "evoc", "evoc-knn"]),
             default="auto" if defaults else None,
             show_default=defaults,
             help="hdbscan: HDBSCAN on the kNN graph; evoc: EVoC on the vectors (COSINE/IP); "
-            "auto: evoc for collections made by `ingest`, hdbscan otherwise (see README)." + last,
+            "evoc-knn: EVoC, then rows join the cluster of 70 % of their --k (40) neighbours; "
+            "auto: evoc-knn for texts that `ingest` embedded, hdbscan otherwise (README)." + last,
         ),
     )
 

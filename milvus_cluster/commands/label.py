@@ -17,7 +17,7 @@ from milvus_cluster.commands.sample import label_sampled
 from milvus_cluster.commands.stages import Clock, StageProgress
 from milvus_cluster.core.clustering import check_parameters
 from milvus_cluster.core.evoc import require_evoc
-from milvus_cluster.core.parameters import Parameters
+from milvus_cluster.core.parameters import EVOC_ENGINES, Parameters
 from milvus_cluster.core.reduce import require_umap
 from milvus_cluster.core.sample import parse_sample, sample_size
 from milvus_cluster.core.stable_ids import DriftGuard, check_drift
@@ -30,7 +30,7 @@ from milvus_cluster.migration.apply import apply
 from milvus_cluster.migration.plan import Requested, plan
 from milvus_cluster.migration.shadow import finish_switch
 from milvus_cluster.milvus.client import Milvus
-from milvus_cluster.milvus.describe import TEXT_FIELD_PROPERTY, CollectionInfo, choose_text_field
+from milvus_cluster.milvus.describe import EMBEDDED_BY_PROPERTY, CollectionInfo, choose_text_field
 
 __all__ = ["LabelResult", "label_collection"]
 
@@ -101,7 +101,7 @@ def label_collection(
                     )
                 if params.reduce is not None:
                     require_umap()
-                if params.engine == "evoc":
+                if params.engine in EVOC_ENGINES:
                     require_evoc()
             if relabel is not None and not the_plan.has_labels:
                 raise CollectionError(
@@ -128,10 +128,11 @@ def label_collection(
 
 def embeds_texts(info: CollectionInfo) -> bool:
     """Whether the collection's vectors are embeddings of texts, as far as we can know:
-    `ingest` made them from the text field it recorded. A VARCHAR field beside the
-    vectors proves nothing (a title beside an image embedding), so it does not count;
-    `--engine evoc` says so for any other collection."""
-    return TEXT_FIELD_PROPERTY in info.properties
+    `ingest` embedded them with a model and recorded it (EMBEDDED_BY_PROPERTY). A
+    VARCHAR field beside the vectors proves nothing (a title beside an image
+    embedding), and neither does ingest's text field when the vectors came from a
+    column; `--engine evoc` says so for any other collection."""
+    return bool(info.properties.get(EMBEDDED_BY_PROPERTY))
 
 
 def _run(

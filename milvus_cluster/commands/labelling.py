@@ -15,12 +15,14 @@ import numpy as np
 from milvus_cluster.commands.stages import Advance, Clock
 from milvus_cluster.core import knn as knn_stage
 from milvus_cluster.core.clustering import Clustering, cluster_graph
+from milvus_cluster.core.evoc import N_NEIGHBORS as EVOC_NEIGHBORS
 from milvus_cluster.core.evoc import evoc_clustering
 from milvus_cluster.core.keys import KeyIndex, aligned, as_key_array
 from milvus_cluster.core.keywords import cluster_keywords
 from milvus_cluster.core.labels import aligned_labels, label_array
-from milvus_cluster.core.parameters import Parameters
+from milvus_cluster.core.parameters import EVOC_ENGINES, Parameters
 from milvus_cluster.core.reduce import reduce_graph
+from milvus_cluster.core.refine import knn_vote
 from milvus_cluster.core.settle import Settled, settle_labels
 from milvus_cluster.core.stable_ids import Drift, IdLedger
 from milvus_cluster.core.vectors import Vectors
@@ -140,7 +142,7 @@ def cluster_rows(
     vectors, previous = read.vectors, read.previous
     graph: knn_stage.KnnGraph | None = None  # EVoC builds its own neighbours
     method = "evoc"
-    if params.engine != "evoc":
+    if params.engine != "evoc":  # evoc-knn votes on the graph
         with clock.stage("knn", vectors.n) as advance:
             graph, method = build_graph(milvus, info, vectors, params, advance)
     clustering, settled = cluster_and_settle(graph, vectors, previous, params, clock, catalog)
@@ -163,14 +165,19 @@ def cluster_and_settle(
     """(Reduce,) cluster, and settle the ids, the noise and the summaries: the rows of
     `graph` and `vectors` are the collection's, or its sample's; `catalog` gives the
     ids handed out so far (None: no catalog yet). Engine 'evoc' ignores `graph` (None
-    is fine) and settles on the neighbours EVoC found."""
-    if params.engine == "evoc":
+    is fine) and settles on the neighbours EVoC found; 'evoc-knn' votes on `graph`."""
+    if params.engine in EVOC_ENGINES:
+        # EVoC is for COSINE and IP collections only (Parameters.for_collection)
+        neighbours = params.k or 0 if params.engine == "evoc" else EVOC_NEIGHBORS
         with clock.timed("cluster"):
-            # EVoC is for COSINE and IP collections only (Parameters.for_collection)
             found = evoc_clustering(
-                vectors.vectors, params.min_cluster_size, params.min_samples or 0, params.k or 0
+                vectors.vectors, params.min_cluster_size, params.min_samples or 0, neighbours
             )
-        clustering, graph = found.clustering, found.graph
+        if params.engine == "evoc" or graph is None:
+            clustering, graph = found.clustering, found.graph
+        else:
+            with clock.timed("vote"):
+                clustering = knn_vote(graph, found.clustering)
     else:
         assert graph is not None, "engine 'hdbscan' clusters the kNN graph"
         clustering = cluster_graph_stage(graph, vectors, params, clock)
@@ -331,7 +338,8 @@ def clustering_warnings(result: LabelResult) -> list[str]:
     if result.dry_run or result.rows == 0:
         return []
     p = result.parameters
-    text = " (or, for text embeddings, --reduce umap:5)" if p.reduce is None else ""
+    plain = p.reduce is None and p.engine == "hdbscan"
+    text = " (or, for text embeddings, --engine evoc)" if plain else ""
     if result.clusters == 0:
         return [
             f"warning: no clusters found in {result.rows:,} rows: every row is noise; lower "

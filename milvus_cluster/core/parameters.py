@@ -15,14 +15,17 @@ from milvus_cluster.core.clustering import SelectionMethod
 from milvus_cluster.core.evoc import MIN_SAMPLES as EVOC_MIN_SAMPLES
 from milvus_cluster.core.evoc import N_NEIGHBORS as EVOC_NEIGHBORS
 from milvus_cluster.core.reduce import Reduction, parse_reduction
+from milvus_cluster.core.refine import K as VOTERS
 from milvus_cluster.core.sample import SampleRequest, parse_sample
 from milvus_cluster.core.settle import NoisePolicy
 from milvus_cluster.errors import ParameterError
 
 KnnMethod = Literal["auto", "milvus", "local"]
 # hdbscan: HDBSCAN on the kNN graph (core/clustering.py); evoc: EVoC on the vectors
-# (core/evoc.py); auto: evoc for text embeddings, hdbscan otherwise (choose_engine).
-Engine = Literal["auto", "hdbscan", "evoc"]
+# (core/evoc.py); evoc-knn: EVoC, then the kNN graph's vote (core/refine.py); auto:
+# evoc-knn for text embeddings, hdbscan otherwise (choose_engine).
+Engine = Literal["auto", "hdbscan", "evoc", "evoc-knn"]
+EVOC_ENGINES = ("evoc", "evoc-knn")
 MAX_K = 1024
 
 
@@ -76,10 +79,10 @@ class Parameters:
             "seed": _count("seed", seed, 0),
             "engine": _choice("engine", engine, Engine),
         }
-        if values["engine"] == "evoc" and values["reduce"] is not None:
+        if values["engine"] in EVOC_ENGINES and values["reduce"] is not None:
             raise ParameterError(
-                "engine 'evoc' makes its own embedding of the vectors; leave out reduce "
-                "(--reduce), or choose engine 'hdbscan'."
+                f"engine {engine!r} makes its own embedding of the vectors (EVoC); leave out "
+                "reduce (--reduce), or choose engine 'hdbscan'."
             )
         if min_samples and k and min_samples > k:
             raise ParameterError(
@@ -101,10 +104,12 @@ class Parameters:
 
     def resolved(self) -> Parameters:
         """min_samples and k filled in: EVoC's own defaults for engine 'evoc' (k is its
-        n_neighbors, the row itself counted), ours for the others."""
-        if self.engine == "evoc":
+        n_neighbors, the row itself counted) and 'evoc-knn' (whose k is the voting
+        graph's: refine.K), ours for the others."""
+        if self.engine in EVOC_ENGINES:
             min_samples = self.min_samples or EVOC_MIN_SAMPLES
-            return replace(self, min_samples=min_samples, k=self.k or EVOC_NEIGHBORS)
+            k = self.k or (EVOC_NEIGHBORS if self.engine == "evoc" else VOTERS)
+            return replace(self, min_samples=min_samples, k=k)
         min_samples = self.min_samples or min(self.min_cluster_size, 16)
         k = self.k or max(2 * min_samples, 16)
         return replace(self, min_samples=min_samples, k=k)
@@ -113,10 +118,10 @@ class Parameters:
         """The parameters with engine 'auto' made concrete (choose_engine) and resolved:
         what a run uses and records, so that a relabel repeats it."""
         engine = choose_engine(self.engine, metric, text_embeddings, self.reduce)
-        if engine == "evoc" and metric == "L2":
+        if engine in EVOC_ENGINES and metric == "L2":
             raise ParameterError(
-                "engine 'evoc' clusters by cosine distance, and this collection's metric is "
-                "L2; choose engine 'hdbscan' (--engine hdbscan)."
+                f"engine {engine!r} clusters by cosine distance (EVoC), and this collection's "
+                "metric is L2; choose engine 'hdbscan' (--engine hdbscan)."
             )
         return replace(self, engine=engine).resolved()
 
@@ -136,13 +141,13 @@ class Parameters:
 def choose_engine(
     requested: Engine, metric: str, text_embeddings: bool, reduce: Reduction | None
 ) -> Engine:
-    """auto: EVoC for text embeddings (see the README, *Engines*), HDBSCAN on the kNN
-    graph otherwise, and whenever a UMAP reduction was asked for (UMAP + HDBSCAN is
-    the topic-model mode of its own)."""
+    """auto: EVoC and the kNN vote for text embeddings (the best measured, see the
+    README, *Engines*), HDBSCAN on the kNN graph otherwise, and whenever a UMAP
+    reduction was asked for (UMAP + HDBSCAN is the topic-model mode of its own)."""
     if requested != "auto":
         return requested
     if text_embeddings and metric in ("COSINE", "IP") and reduce is None:
-        return "evoc"
+        return "evoc-knn"
     return "hdbscan"
 
 
