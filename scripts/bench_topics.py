@@ -27,7 +27,9 @@ average when the row was done (2 cores, shared). Seconds: ours kNN + UMAP + clus
 fit_transform (UMAP, HDBSCAN, c-TF-IDF). numba compiles on a small warm-up first,
 outside the timings.
 
-Run:    .venv/bin/python scripts/bench_topics.py [--data ../shared/data]
+Run:    .venv/bin/python scripts/bench_topics.py [--data ../shared/data] [--only evoc]
+        (about 10 minutes on 2 cores; --table bench-results/bench_topics.json prints the
+        table of a run again, for the README)
 Output: a markdown table on stdout and in bench-results/bench_topics.md, all figures in
         bench-results/bench_topics.json. Without the data folder it says so and exits 0.
 """
@@ -61,6 +63,7 @@ DATASETS = {  # stem: (category column, text column, min_cluster_size values)
     "ag_news_test": ("label", "text", (30, 60, 120)),
 }
 SEEDS = (0, 1, 2)  # EVoC's, ours and its own: its answer moves with the seed
+REPEATS = 3  # EVoC's and our engines' runs, the fastest kept: seconds of a shared machine
 EMBEDDING = "all-MiniLM-L6-v2"
 
 
@@ -141,21 +144,27 @@ def run(
 
 def run_engines(stages: Stages, truth: np.ndarray, seed: int) -> list[dict[str, Any]]:
     """`label --engine evoc` and `--engine evoc-knn` (their parameters as Parameters
-    resolves them) at `seed`: EVoC once, then the vote on the exact 40-neighbour graph
-    (its seconds counted in: faiss here, a Milvus search on a server)."""
+    resolves them) at `seed`: EVoC, then the vote on the exact 40-neighbour graph (its
+    seconds counted in: faiss here, a Milvus search on a server); the fastest of
+    REPEATS runs (the labels are the same each time)."""
     evoc = Parameters(engine="evoc").resolved()
     size, min_samples = evoc.min_cluster_size, evoc.min_samples or 0
-    start = time.perf_counter()
-    found = evoc_clustering(stages.vectors, size, min_samples, evoc.k or 0, seed=seed)
-    seconds = {"cluster": time.perf_counter() - start}
-    mode = f"--engine evoc, seed {seed}"
-    rows = both_noise_policies(
-        truth, "ours", mode, found.clustering.labels, seconds, found.graph, min_samples
-    )
     graph, _, knn = stages.graph(Parameters(engine="evoc-knn").resolved().k or 0, None)
-    start = time.perf_counter()
-    voted = knn_vote(graph, found.clustering).labels
-    seconds = seconds | {"knn": knn, "vote": time.perf_counter() - start}
+    took = {"cluster": np.inf, "vote": np.inf}
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        found = evoc_clustering(stages.vectors, size, min_samples, evoc.k or 0, seed=seed)
+        middle = time.perf_counter()
+        voted = knn_vote(graph, found.clustering).labels
+        took = {"cluster": min(took["cluster"], middle - start)} | {
+            "vote": min(took["vote"], time.perf_counter() - middle)
+        }
+    seconds = {"cluster": took["cluster"]}
+    rows = both_noise_policies(
+        truth, "ours", f"--engine evoc, seed {seed}", found.clustering.labels, seconds,
+        found.graph, min_samples,
+    )  # fmt: skip
+    seconds = seconds | {"knn": knn, "vote": took["vote"]}
     mode = f"--engine evoc-knn, seed {seed}"
     return rows + both_noise_policies(truth, "ours", mode, voted, seconds, graph, min_samples)
 
@@ -192,10 +201,11 @@ def record(
 
 
 def others(vectors: np.ndarray, truth: np.ndarray, docs: list[str]) -> list[dict[str, Any]]:
-    """EVoC at each seed, and BERTopic."""
+    """EVoC at each seed (the fastest of REPEATS runs), and BERTopic (one run)."""
     found = []
     for seed in SEEDS:
         labels, seconds = run_evoc(vectors, seed)
+        seconds = min([seconds] + [run_evoc(vectors, seed)[1] for _ in range(REPEATS - 1)])
         found.append(record(truth, "EVoC", f"EVoC() seed {seed}", labels, {"fit": seconds}))
     labels, seconds = run_bertopic(docs, vectors)
     found.append(record(truth, "BERTopic", "BERTopic() seed 0", labels, {"fit": seconds}))
@@ -236,8 +246,8 @@ def _cells(r: dict[str, Any]) -> list[str]:
         r["mode"],
         str(r["clusters"]),
         f"{100 * r['noise_share']:.1f} %",
-        f"{r['nmi']:.3f}",
-        f"{r['nmi_clustered']:.3f}",
+        f"{r['nmi']:.4f}",  # 4 places: evoc-knn beats EVoC by less than 0.001 in places
+        f"{r['nmi_clustered']:.4f}",
         f"{r['ari']:.3f}",
         f"{r['homogeneity']:.3f}",
         f"{r['total_seconds']:.1f}",
@@ -253,7 +263,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only", action="append", choices=["others", "evoc", "hdbscan"], help="some rows only"
     )
+    parser.add_argument(
+        "--table", type=Path, help="print the table of a results JSON again, measure nothing"
+    )
     args = parser.parse_args(argv)
+    if args.table:
+        results = json.loads(args.table.read_text())["results"]
+        print(table(HEADER, [_cells(r) for r in results]))
+        return
     missing = [s for s in DATASETS if not (args.data / f"{s}.{EMBEDDING}.npy").is_file()]
     if missing:
         print(f"No data for {', '.join(missing)} in {args.data}; nothing to measure.")
