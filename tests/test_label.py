@@ -287,16 +287,21 @@ def test_no_keywords_with_an_empty_text_field(client, uri):
 @backend_independent
 @pytest.mark.parametrize("engine", ["evoc", "evoc-knn"])
 def test_engine_evoc_labels_and_assign_and_relabel_follow_it(client, uri, engine):
-    """`--engine evoc` builds no kNN graph of its own (evoc-knn does, for its vote); the
-    run records the engine, so that relabel repeats it, and assign votes with the
-    figures EVoC's run left."""
+    """`--engine evoc` builds no kNN graph of its own (evoc-knn, which auto chooses for
+    the texts ingest embedded, does, for its vote); the run records the engine, so that
+    relabel repeats it, and assign votes with the figures EVoC's run left."""
     from helpers import unset
 
     from milvus_cluster.commands.assign import assign_collection
     from milvus_cluster.commands.relabel import relabel_collection
+    from milvus_cluster.milvus.describe import EMBEDDED_BY_PROPERTY
 
     table = create_table(client, n=200, metric="COSINE")
-    result = run("label", "-c", table.name, "--uri", uri, "--engine", engine, "--json")
+    chosen = ["--engine", engine]
+    if engine == "evoc-knn":  # what ingest records: auto then takes the vectors for text
+        client.alter_collection_properties(table.name, {EMBEDDED_BY_PROPERTY: "a model"})
+        chosen = []
+    result = run("label", "-c", table.name, "--uri", uri, *chosen, "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["parameters"]["engine"] == engine

@@ -19,6 +19,7 @@ where site-packages cannot be written, NUMBA_CACHE_DIR names a folder that can.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -64,7 +65,11 @@ def evoc_clustering(
         n_neighbors=n_neighbors,
         random_state=seed,
     )
-    model.fit(np.ascontiguousarray(vectors, dtype=np.float32))
+    with warnings.catch_warnings():
+        # "Failed to correctly find n_neighbors" and log2 of 0 on collections of fewer
+        # rows than neighbours: EVoC copes (missing neighbours are -1); errors still raise.
+        warnings.simplefilter("ignore")
+        model.fit(np.ascontiguousarray(vectors, dtype=np.float32))
     clustering = _as_clustering(model.labels_, model.membership_strengths_)
     graph = neighbour_graph(vectors, np.asarray(model.nn_inds_))
     return EvocClustering(clustering, graph, cluster_layers(model))
