@@ -131,7 +131,7 @@ def embeds_texts(info: CollectionInfo) -> bool:
     `ingest` embedded them with a model and recorded it (EMBEDDED_BY_PROPERTY). A
     VARCHAR field beside the vectors proves nothing (a title beside an image
     embedding), and neither does ingest's text field when the vectors came from a
-    column; `--engine evoc` says so for any other collection."""
+    column; `--engine evoc-knn` says so for any other collection."""
     return bool(info.properties.get(EMBEDDED_BY_PROPERTY))
 
 

@@ -167,17 +167,7 @@ def cluster_and_settle(
     ids handed out so far (None: no catalog yet). Engine 'evoc' ignores `graph` (None
     is fine) and settles on the neighbours EVoC found; 'evoc-knn' votes on `graph`."""
     if params.engine in EVOC_ENGINES:
-        # EVoC is for COSINE and IP collections only (Parameters.for_collection)
-        neighbours = params.k or 0 if params.engine == "evoc" else EVOC_NEIGHBORS
-        with clock.timed("cluster"):
-            found = evoc_clustering(
-                vectors.vectors, params.min_cluster_size, params.min_samples or 0, neighbours
-            )
-        if params.engine == "evoc" or graph is None:
-            clustering, graph = found.clustering, found.graph
-        else:
-            with clock.timed("vote"):
-                clustering = knn_vote(graph, found.clustering)
+        clustering, graph = evoc_stage(graph, vectors, params, clock)
     else:
         assert graph is not None, "engine 'hdbscan' clusters the kNN graph"
         clustering = cluster_graph_stage(graph, vectors, params, clock)
@@ -194,6 +184,23 @@ def cluster_and_settle(
             params.noise,
         )
     return clustering, settled
+
+
+def evoc_stage(
+    graph: knn_stage.KnnGraph | None, vectors: Vectors, params: Parameters, clock: Clock
+) -> tuple[Clustering, knn_stage.KnnGraph]:
+    """EVoC on the vectors (COSINE and IP collections only: Parameters.for_collection),
+    then, for evoc-knn, the vote on `graph`; and the graph the summaries use: `graph`,
+    or EVoC's own neighbours where there is none (engine evoc)."""
+    neighbours = params.k or 0 if params.engine == "evoc" else EVOC_NEIGHBORS
+    with clock.timed("cluster"):
+        found = evoc_clustering(
+            vectors.vectors, params.min_cluster_size, params.min_samples or 0, neighbours
+        )
+    if params.engine == "evoc" or graph is None:
+        return found.clustering, found.graph
+    with clock.timed("vote"):
+        return knn_vote(graph, found.clustering), graph
 
 
 def cluster_graph_stage(
