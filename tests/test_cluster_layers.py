@@ -12,7 +12,8 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
-from milvus_cluster.core.clustering import cluster_graph
+from milvus_cluster.core.clustering import cluster_graph, ordered_by_size
+from milvus_cluster.core.evoc import with_evoc_layers
 from milvus_cluster.core.knn import local_knn
 from milvus_cluster.core.labels import UNLABELLED
 from milvus_cluster.core.layers import (
@@ -179,3 +180,20 @@ def test_settle_takes_an_engines_own_layers_and_keeps_noise_assigned_rows_nested
     rows = settled.hierarchy.labels
     assert adjusted_rand_score(three, rows[0]) == 1.0 and adjusted_rand_score(nine, rows[1]) == 1.0
     assert nested([settled.labels, *rows])
+
+
+def test_evoc_layers_coarser_than_its_pick_become_the_hierarchy():
+    """EVoC's layers (finest first) above the clustering it picked, or the vote refined:
+    each cluster goes under the coarse cluster most of its rows are in; layers as fine
+    as the pick or finer are no layer of it."""
+    labels = np.repeat([0, 1, 2, 3], 10)
+    finer = np.repeat(np.arange(8), 5)
+    coarse = np.repeat([1, 1, 0, 0], 10)  # clusters 0, 1 together; 2, 3 together
+    coarse[:3] = 0  # a few rows of cluster 0 elsewhere: the majority decides
+    clustering = ordered_by_size(labels, np.ones(40), np.zeros(40), 1)
+    layered = with_evoc_layers(clustering, [finer, labels, coarse, np.zeros(40, np.int64)])
+    assert layered.layers is not None and layered.layers.depth == 2
+    first = layered.layers.parents[0].tolist()
+    assert first[0] == first[1] != first[2] == first[3]
+    assert layered.layers.parents[1].tolist() == [0, 0]
+    assert with_evoc_layers(clustering, [finer, labels]).layers is None

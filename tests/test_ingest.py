@@ -159,7 +159,7 @@ def test_embeds_texts_with_the_offline_model(client, uri, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert (report["inserted"], report["dim"], report["text_field"]) == (3, 384, "text")
-    assert report["next_command"] == f"milvus-cluster label -c {name} --reduce umap:5 --uri {uri}"
+    assert report["next_command"] == f"milvus-cluster label -c {name} --uri {uri}"
     rows = rows_by_id(client, name)
     assert rows[0]["text"] == "Liverpool win the league\nFootball."
     vectors = np.array([row["vector"] for row in rows])

@@ -282,3 +282,43 @@ def test_no_keywords_with_an_empty_text_field(client, uri):
     table = create_table(client, topics=True)
     label_collection(table.name, uri=uri, parameters=PARAMS, text_field="")
     assert all(not c["keywords"] for c in show_json(uri, table.name)["clusters"])
+
+
+@backend_independent
+@pytest.mark.parametrize("engine", ["evoc", "evoc-knn"])
+def test_engine_evoc_labels_and_assign_and_relabel_follow_it(client, uri, engine):
+    """`--engine evoc` builds no kNN graph of its own (evoc-knn, which auto chooses for
+    the texts ingest embedded, does, for its vote); the run records the engine, so that
+    relabel repeats it, and assign votes with the figures EVoC's run left."""
+    from helpers import unset
+
+    from milvus_cluster.commands.assign import assign_collection
+    from milvus_cluster.commands.relabel import relabel_collection
+    from milvus_cluster.milvus.describe import EMBEDDED_BY_PROPERTY
+
+    table = create_table(client, n=200, metric="COSINE")
+    chosen = ["--engine", engine]
+    if engine == "evoc-knn":  # what ingest records: auto then takes the vectors for text
+        client.alter_collection_properties(table.name, {EMBEDDED_BY_PROPERTY: "a model"})
+        chosen = []
+    result = run("label", "-c", table.name, "--uri", uri, *chosen, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["parameters"]["engine"] == engine
+    assert ("knn" in report["seconds"]) == (engine == "evoc-knn")
+    labels = read_labels(client, table.name)
+    assert adjusted_rand_score(table.truth, [labels[pk] for pk in table.pks]) > 0.9
+    twins = np.arange(0, 200, 20)  # new rows a hair away from labelled ones
+    near = table.vectors[twins] + np.float32(1e-3)
+    rows = [
+        {"id": 10_000 + i, "vector": v.tolist(), "title": "new", "group": 0, "meta": {},
+         "tags": []} | unset(client, table.name)
+        for i, v in enumerate(near)
+    ]  # fmt: skip
+    client.insert(table.name, rows)
+    client.flush(table.name)
+    assert assign_collection(table.name, uri=uri).assigned == len(twins)
+    labels = read_labels(client, table.name)
+    assert [labels[10_000 + i] for i in range(len(twins))] == [labels[table.pks[t]] for t in twins]
+    again = relabel_collection(table.name, uri=uri)
+    assert again.parameters.engine == engine and again.drift is not None

@@ -64,3 +64,23 @@ def test_the_library_drops_pymilvus_timestamp_warnings_and_leaves_logging_alone(
         label_collection(table.name, uri=uri, parameters=PARAMS)
     assert not [r for r in caplog.records if "mvccTs" in r.getMessage()]
     assert (root.level, list(root.handlers), pymilvus.level, list(pymilvus.handlers)) == before
+
+
+def test_engine_is_checked_and_auto_chooses_evoc_for_text_embeddings_only():
+    with pytest.raises(ParameterError, match="'auto', 'hdbscan', 'evoc', 'evoc-knn'"):
+        Parameters(engine="kmeans")
+    for engine in ("evoc", "evoc-knn"):
+        with pytest.raises(ParameterError, match="leave out reduce"):
+            Parameters(engine=engine, reduce="umap:5")
+    text = Parameters().for_collection("COSINE", text_embeddings=True)
+    assert (text.engine, text.min_samples, text.k) == ("evoc-knn", 5, 40)  # 40 neighbours vote
+    evoc = Parameters(engine="evoc").for_collection("IP", text_embeddings=False)
+    assert (evoc.min_samples, evoc.k) == (5, 15)  # EVoC's own defaults
+    assert Parameters().for_collection("IP", text_embeddings=False).engine == "hdbscan"
+    assert Parameters().for_collection("L2", text_embeddings=True).engine == "hdbscan"
+    umap = Parameters(reduce="umap:5").for_collection("COSINE", text_embeddings=True)
+    assert umap.engine == "hdbscan" and umap.k == 20
+    with pytest.raises(ParameterError, match="metric is L2"):
+        Parameters(engine="evoc").for_collection("L2", text_embeddings=False)
+    assert Parameters.of({"min_cluster_size": 12}).engine == "hdbscan"  # runs before engines
+    assert Parameters.of({"engine": "evoc"}).engine == "evoc"

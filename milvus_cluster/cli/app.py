@@ -65,6 +65,7 @@ def run_label(as_json: bool, dry_run: bool, preview: bool = False, **options: An
         sample=options.pop("sample", None),
         seed=options.pop("seed", 0),
         layers=_layer_count(options.pop("layers", None), options.get("layer_fields")),
+        engine=options.pop("engine", "auto"),
     )
     options.pop("verbose", None)
     options["prob_field"] = options["prob_field"] or None
@@ -332,6 +333,7 @@ RELABEL_CHANGES = (
     "cluster_selection",
     "noise",
     "layers",
+    "engine",
 )
 """relabel's options that change the last run's parameters (Parameters' names too)."""
 

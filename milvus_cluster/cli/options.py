@@ -105,6 +105,15 @@ def clustering_choices(defaults: bool = True) -> Decorator:
             show_default=defaults,
             help="HDBSCAN's cluster selection method." + last,
         ),
+        click.option(
+            "--engine",
+            type=click.Choice(["auto", "hdbscan", "evoc", "evoc-knn"]),
+            default="auto" if defaults else None,
+            show_default=defaults,
+            help="hdbscan: HDBSCAN on the kNN graph; evoc: EVoC on the vectors (COSINE/IP); "
+            "evoc-knn: EVoC, then rows join the cluster of 70 % of their --k (40) neighbours; "
+            "auto: evoc-knn for texts that `ingest` embedded, hdbscan otherwise (README)." + last,
+        ),
     )
 
 

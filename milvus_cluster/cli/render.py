@@ -104,6 +104,10 @@ def clustering_lines(result: LabelResult) -> list[str]:
         lines.append(f"  layers:   {counts} clusters{written}; show --tree shows them")
     if p.reduce is not None:
         lines.append(f"  reduced:  UMAP to {p.reduce.dim} dimensions before clustering")
+    if p.engine == "evoc":
+        lines.append(
+            "  engine:   EVoC on the vectors (its own neighbours; --engine hdbscan for HDBSCAN)"
+        )
     if result.pieces > 1:
         lines.append(
             f"  note:     the kNN graph was in {result.pieces} pieces (groups of rows with no "

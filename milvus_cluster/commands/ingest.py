@@ -41,7 +41,7 @@ from milvus_cluster.commands.stages import StageProgress
 from milvus_cluster.errors import CollectionError, ParameterError
 from milvus_cluster.extras import require, require_installed
 from milvus_cluster.milvus.client import Milvus
-from milvus_cluster.milvus.describe import TEXT_FIELD_PROPERTY
+from milvus_cluster.milvus.describe import EMBEDDED_BY_PROPERTY, TEXT_FIELD_PROPERTY
 from milvus_cluster.milvus.embedding import sentence_transformer
 
 SOURCE_PROPERTY = "milvus_cluster.ingest_source"  # the file a collection was made from
@@ -138,7 +138,8 @@ def ingest_file(
     layout = plan_layout(frame, vector_column, text_template, text_field)
     vectors = _vector_source(frame, vector_column, texts, model)
     with connect(uri, token, db_name, create=True) as milvus:
-        dim = _open(milvus, collection, layout, vectors, Path(path).name)
+        embedded_by = None if vector_column else _model_name(model)
+        dim = _open(milvus, collection, layout, vectors, Path(path).name, embedded_by)
         present = _present_rows(milvus, collection, layout.key, len(frame))
         missing = np.flatnonzero(~present)
         advance = progress("ingest", len(missing)) if progress else (lambda rows: None)
@@ -147,9 +148,9 @@ def ingest_file(
             milvus.insert(collection, _records(frame, rows, layout, vectors(rows), texts))
             advance(len(rows))
         milvus.flush(collection)
-        # Topic-model mode for embedded text; vectors of a column may be anything.
-        reduce = "" if vector_column else " --reduce umap:5"
-        next_command = milvus.hint(f"label -c {shlex.quote(collection)}{reduce}")
+        # Embedded text is clustered by EVoC (engine auto: the collection records its
+        # model), vectors of a column by HDBSCAN: plain `label` does the right thing.
+        next_command = milvus.hint(f"label -c {shlex.quote(collection)}")
     return IngestResult(
         collection=collection,
         rows=len(frame),
@@ -324,8 +325,11 @@ def parse_vectors(values: Sequence[Any], column: str) -> np.ndarray:
     return matrix
 
 
-def _open(milvus: Milvus, name: str, layout: Layout, vectors, source: str) -> int:
-    """Create the collection, or check that an existing one is this file's; its dim."""
+def _open(
+    milvus: Milvus, name: str, layout: Layout, vectors, source: str, embedded_by: str | None
+) -> int:
+    """Create the collection, or check that an existing one is this file's; its dim.
+    `embedded_by`: the model that embeds the texts (None: vectors from a column)."""
     if milvus.has(name):
         description = milvus.describe(name)
         found = description.property(SOURCE_PROPERTY)
@@ -348,6 +352,8 @@ def _open(milvus: Milvus, name: str, layout: Layout, vectors, source: str) -> in
         )
     dim = vectors(np.arange(1)).shape[1]
     text = {TEXT_FIELD_PROPERTY: layout.text_field} if layout.text_field else {}
+    if embedded_by:
+        text[EMBEDDED_BY_PROPERTY] = embedded_by
     milvus.create_collection(
         name,
         layout.specs(dim),

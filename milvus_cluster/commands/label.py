@@ -17,7 +17,8 @@ from milvus_cluster.commands.labelling import LabelResult, Target, cluster_rows,
 from milvus_cluster.commands.sample import label_sampled
 from milvus_cluster.commands.stages import Clock, StageProgress
 from milvus_cluster.core.clustering import check_parameters
-from milvus_cluster.core.parameters import Parameters
+from milvus_cluster.core.evoc import require_evoc
+from milvus_cluster.core.parameters import EVOC_ENGINES, Parameters
 from milvus_cluster.core.reduce import require_umap
 from milvus_cluster.core.sample import parse_sample, sample_size
 from milvus_cluster.core.stable_ids import DriftGuard, check_drift
@@ -30,7 +31,7 @@ from milvus_cluster.migration.apply import apply
 from milvus_cluster.migration.plan import Requested, layer_field_names, plan
 from milvus_cluster.migration.shadow import finish_switch
 from milvus_cluster.milvus.client import Milvus
-from milvus_cluster.milvus.describe import choose_text_field
+from milvus_cluster.milvus.describe import EMBEDDED_BY_PROPERTY, CollectionInfo, choose_text_field
 
 __all__ = ["LabelResult", "label_collection"]
 
@@ -94,6 +95,10 @@ def label_collection(
                 )
                 text = choose_text_field(info.fields, info.properties, text_field, info.requested)
                 target = Target(info, capabilities, the_plan, text)
+                params = replace(
+                    parameters.for_collection(info.metric, embeds_texts(info)),
+                    sample=params.sample,
+                )
                 check_parameters(
                     info.rows, params.k or 0, params.min_cluster_size, params.min_samples or 0
                 )
@@ -111,6 +116,8 @@ def label_collection(
                     )
                 if params.reduce is not None:
                     require_umap()
+                if params.engine in EVOC_ENGINES:
+                    require_evoc()
             if relabel is not None and not the_plan.has_labels:
                 raise CollectionError(
                     f"{info.requested!r} has no {label_field!r} labels yet, so there is nothing "
@@ -132,6 +139,15 @@ def label_collection(
                     )
                 job.finish(result.counts(), clock.seconds)
                 return result
+
+
+def embeds_texts(info: CollectionInfo) -> bool:
+    """Whether the collection's vectors are embeddings of texts, as far as we can know:
+    `ingest` embedded them with a model and recorded it (EMBEDDED_BY_PROPERTY). A
+    VARCHAR field beside the vectors proves nothing (a title beside an image
+    embedding), and neither does ingest's text field when the vectors came from a
+    column; `--engine evoc-knn` says so for any other collection."""
+    return bool(info.properties.get(EMBEDDED_BY_PROPERTY))
 
 
 def _run(

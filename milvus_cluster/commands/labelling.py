@@ -15,12 +15,15 @@ import numpy as np
 from milvus_cluster.commands.stages import Advance, Clock
 from milvus_cluster.core import knn as knn_stage
 from milvus_cluster.core.clustering import Clustering, cluster_graph
+from milvus_cluster.core.evoc import N_NEIGHBORS as EVOC_NEIGHBORS
+from milvus_cluster.core.evoc import evoc_clustering, with_evoc_layers
 from milvus_cluster.core.keys import KeyIndex, aligned, as_key_array
 from milvus_cluster.core.keywords import cluster_keywords
 from milvus_cluster.core.labels import aligned_labels, label_array
 from milvus_cluster.core.layers import Layers
-from milvus_cluster.core.parameters import Parameters
+from milvus_cluster.core.parameters import EVOC_ENGINES, Parameters
 from milvus_cluster.core.reduce import reduce_graph
+from milvus_cluster.core.refine import knn_vote
 from milvus_cluster.core.settle import Settled, settle_labels
 from milvus_cluster.core.stable_ids import Drift, IdLedger
 from milvus_cluster.core.vectors import Vectors, in_key_order
@@ -164,8 +167,11 @@ def cluster_rows(
     with clock.stage("read", info.rows) as advance:
         read = read_rows(milvus, info, target.plan, target.text_field, advance)
     vectors, previous = read.vectors, read.previous
-    with clock.stage("knn", vectors.n) as advance:
-        graph, method = build_graph(milvus, info, vectors, params, advance)
+    graph: knn_stage.KnnGraph | None = None  # EVoC builds its own neighbours
+    method = "evoc"
+    if params.engine != "evoc":  # evoc-knn votes on the graph
+        with clock.stage("knn", vectors.n) as advance:
+            graph, method = build_graph(milvus, info, vectors, params, advance)
     clustering, settled = cluster_and_settle(graph, vectors, previous, params, clock, catalog)
     keywords: dict[int, list[str]] = {}
     layer_keywords: list[dict[int, list[str]]] = []
@@ -184,7 +190,7 @@ def cluster_rows(
 
 
 def cluster_and_settle(
-    graph: knn_stage.KnnGraph,
+    graph: knn_stage.KnnGraph | None,
     vectors: Vectors,
     previous: np.ndarray | None,
     params: Parameters,
@@ -193,20 +199,14 @@ def cluster_and_settle(
 ) -> tuple[Clustering, Settled]:
     """(Reduce,) cluster, and settle the ids, the noise and the summaries: the rows of
     `graph` and `vectors` are the collection's, or its sample's; `catalog` gives the
-    ids handed out so far (None: no catalog yet)."""
-    clustered, points = graph, vectors.vectors
-    if params.reduce is not None:
-        with clock.stage("reduce", vectors.n) as advance:
-            clustered, points = reduce_graph(graph, points, params.reduce)
-            advance(vectors.n)
+    ids handed out so far (None: no catalog yet). Engine 'evoc' ignores `graph` (None
+    is fine) and settles on the neighbours EVoC found; 'evoc-knn' votes on `graph`."""
+    if params.engine in EVOC_ENGINES:
+        clustering, graph = evoc_stage(graph, vectors, params, clock)
+    else:
+        assert graph is not None, "engine 'hdbscan' clusters the kNN graph"
+        clustering = cluster_graph_stage(graph, vectors, params, clock)
     with clock.timed("cluster"):
-        clustering = cluster_graph(
-            clustered,
-            params.min_cluster_size,
-            params.min_samples or 0,
-            params.cluster_selection,
-            vectors=points,
-        )
         # Scales, the noise policy and centroids stay in the collection's own space,
         # where `assign` searches, whatever space the clustering ran in.
         settled = settle_labels(
@@ -223,6 +223,42 @@ def cluster_and_settle(
             min_cluster_size=params.min_cluster_size,
         )
     return clustering, settled
+
+
+def evoc_stage(
+    graph: knn_stage.KnnGraph | None, vectors: Vectors, params: Parameters, clock: Clock
+) -> tuple[Clustering, knn_stage.KnnGraph]:
+    """EVoC on the vectors (COSINE and IP collections only: Parameters.for_collection),
+    then, for evoc-knn, the vote on `graph`; and the graph the summaries use: `graph`,
+    or EVoC's own neighbours where there is none (engine evoc)."""
+    neighbours = params.k or 0 if params.engine == "evoc" else EVOC_NEIGHBORS
+    with clock.timed("cluster"):
+        found = evoc_clustering(
+            vectors.vectors, params.min_cluster_size, params.min_samples or 0, neighbours
+        )
+    if params.engine == "evoc" or graph is None:
+        return with_evoc_layers(found.clustering, found.layers), found.graph
+    with clock.timed("vote"):
+        return with_evoc_layers(knn_vote(graph, found.clustering), found.layers), graph
+
+
+def cluster_graph_stage(
+    graph: knn_stage.KnnGraph, vectors: Vectors, params: Parameters, clock: Clock
+) -> Clustering:
+    """HDBSCAN on the kNN graph, or on the graph of its UMAP embedding (`reduce`)."""
+    clustered, points = graph, vectors.vectors
+    if params.reduce is not None:
+        with clock.stage("reduce", vectors.n) as advance:
+            clustered, points = reduce_graph(graph, points, params.reduce)
+            advance(vectors.n)
+    with clock.timed("cluster"):
+        return cluster_graph(
+            clustered,
+            params.min_cluster_size,
+            params.min_samples or 0,
+            params.cluster_selection,
+            vectors=points,
+        )
 
 
 def named_clusters(texts: np.ndarray, settled: Settled) -> dict[int, list[str]]:
@@ -352,7 +388,8 @@ def clustering_warnings(result: LabelResult) -> list[str]:
     if result.dry_run or result.rows == 0:
         return []
     p = result.parameters
-    text = " (or, for text embeddings, --reduce umap:5)" if p.reduce is None else ""
+    plain = p.reduce is None and p.engine == "hdbscan"
+    text = " (or, for text embeddings, --engine evoc)" if plain else ""
     if result.clusters == 0:
         return [
             f"warning: no clusters found in {result.rows:,} rows: every row is noise; lower "

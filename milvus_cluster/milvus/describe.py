@@ -20,6 +20,8 @@ OTHER_VECTORS = frozenset(
     {"BINARY_VECTOR", "FLOAT16_VECTOR", "BFLOAT16_VECTOR", "SPARSE_FLOAT_VECTOR", "INT8_VECTOR"}
 )
 TEXT_FIELD_PROPERTY = "milvus_cluster.text_field"  # `ingest` records its text field here
+# `ingest` records the model that embedded the texts here: the vectors are text embeddings
+EMBEDDED_BY_PROPERTY = "milvus_cluster.embedded_by"
 TEXT_NAMES = ("text", "content", "document", "body", "chunk", "description", "title")
 
 
