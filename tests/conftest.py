@@ -18,6 +18,7 @@ server test begins. Tests on it keep to collections whose names hold their pid.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -212,8 +213,18 @@ def is_worker(config: pytest.Config) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     if not is_worker(config):
+        warm_evoc()
         directory = Path(tempfile.mkdtemp(prefix="milvus-cluster-tests-"))
         config.stash[_SHARED] = SharedServer(directory)
+
+
+def warm_evoc() -> None:
+    """EVoC compiles its numba functions as it is imported: about 100 s of one core on
+    a fresh installation, then kept (`cache=True`). Paid here, once, before the xdist
+    workers start; else every worker that imports it first compiles it again, at the
+    same moment as the others."""
+    with contextlib.suppress(ImportError):
+        import evoc  # noqa: F401
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
