@@ -10,6 +10,7 @@ import pytest
 from helpers import (
     PARAMS,
     TOPICS,
+    all_rows,
     backend_independent,
     create_table,
     database_fingerprint,
@@ -301,10 +302,15 @@ def test_engine_evoc_labels_and_assign_and_relabel_follow_it(client, uri, engine
     if engine == "evoc-knn":  # what ingest records: auto then takes the vectors for text
         client.alter_collection_properties(table.name, {EMBEDDED_BY_PROPERTY: "a model"})
         chosen = []
-    result = run("label", "-c", table.name, "--uri", uri, *chosen, "--json")
+    result = run("label", "-c", table.name, "--uri", uri, *chosen, "--layers", "1", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["parameters"]["engine"] == engine
+    # EVoC's own coarser layers (or the top one repeated): a function of the cluster
+    rows = all_rows(client, table.name, ["cluster_id", "cluster_id_1"])
+    parent = {row["cluster_id"]: row["cluster_id_1"] for row in rows}
+    assert all(parent[row["cluster_id"]] == row["cluster_id_1"] for row in rows)
+    assert parent.get(-1, -1) == -1 and all(parent[c] >= 0 for c in parent if c >= 0)
     assert ("knn" in report["seconds"]) == (engine == "evoc-knn")
     labels = read_labels(client, table.name)
     assert adjusted_rand_score(table.truth, [labels[pk] for pk in table.pks]) > 0.9
