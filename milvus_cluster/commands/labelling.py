@@ -33,6 +33,9 @@ from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.read import read_vectors
 
 KEYWORDS = 10  # words kept per cluster in the catalog
+# Search requests a server gets at once during the kNN stage: while it searches one
+# batch the client sends the next and turns the last into graph rows (README, Scale).
+SEARCHES_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,10 @@ def build_graph(
         info, queries, limit
     )
     keys = KeyIndex(vectors.pks)
-    graph = knn_stage.milvus_knn(vectors.vectors, keys, k, info.metric, search, batch, advance)
+    in_flight = 1 if milvus.lite else SEARCHES_IN_FLIGHT  # Lite searches in this process
+    graph = knn_stage.milvus_knn(
+        vectors.vectors, keys, k, info.metric, search, batch, advance, in_flight
+    )
     return graph, method
 
 
