@@ -43,7 +43,7 @@ LOCAL_BATCH = 4096
 # The cell graph's shape (core/cells.py): cells = CELLS_PER_SQRT_N·√n, each row
 # compared with the rows of its CELL_PROBES nearest cells.
 CELLS_PER_SQRT_N = 0.5
-CELL_PROBES = 8
+CELL_PROBES = 16
 
 
 @dataclass(frozen=True)

@@ -67,17 +67,27 @@ def read_ranges(client: Any, n: int, streams: int, page: int = 10_000) -> int:
         return sum(pool.map(stream, range(streams)))
 
 
-def search_all(client: Any, queries: np.ndarray, nq: int, in_flight: int, limit: int) -> None:
-    def one(start: int) -> None:
-        client.search(
-            COLLECTION,
-            data=list(queries[start : start + nq]),
-            limit=limit,
-            search_params={"params": {"ef": max(64, 2 * limit)}},
-        )
+def search_all(client: Any, queries: np.ndarray, nq: int, in_flight: int, limit: int) -> np.ndarray:
+    """Every query's hit ids (len(queries) × limit, -1 where fewer), nq a request."""
+
+    def one(start: int) -> list[list[int]]:
+        found = client.search(COLLECTION, data=list(queries[start : start + nq]), limit=limit,
+                              search_params={"params": {"ef": max(64, 2 * limit)}})  # fmt: skip
+        return [[hit["id"] for hit in hits] + [-1] * (limit - len(hits)) for hits in found]
 
     with ThreadPoolExecutor(in_flight) as pool:
-        list(pool.map(one, range(0, len(queries), nq)))
+        return np.array([ids for part in pool.map(one, range(0, len(queries), nq)) for ids in part])
+
+
+def search_recall(client: Any, vectors: np.ndarray, k: int) -> float:
+    """recall@k of Milvus's own search (as the kNN stage asks it) on RECALL_SAMPLE rows."""
+    from bench.knn_methods import RECALL_SAMPLE, exact_neighbours, recall, without_self
+
+    rows = np.arange(min(len(vectors), RECALL_SAMPLE))
+    found = search_all(client, np.ascontiguousarray(vectors[rows]), 2048, 2, k + 1)
+    graph = np.full((len(vectors), k), -1, dtype=np.int64)
+    graph[rows] = without_self(found, rows, k)
+    return recall(graph, exact_neighbours(np.ascontiguousarray(vectors), rows, k), rows)
 
 
 def insert_copy(client: Any, name: str, vectors: np.ndarray, batch: int, in_flight: int) -> None:
@@ -91,23 +101,25 @@ def insert_copy(client: Any, name: str, vectors: np.ndarray, batch: int, in_flig
         list(pool.map(one, range(0, len(vectors), batch)))
 
 
-def milvus_rates(client: Any, vectors: np.ndarray, k: int, quick: bool = False) -> Json:
+def milvus_rates(client: Any, vectors: np.ndarray, k: int) -> Json:
     """Every call's rows/s on the benchmark's collection (loaded), on a server or Lite."""
     n = len(vectors)
     client.load_collection(COLLECTION)
     out: Json = {"read": [], "search": [], "insert": []}
-    for batch in (2_000, 10_000) if not quick else (10_000,):
+    for batch in (10_000,):
         call = partial(read_iterator, client, batch)
         out["read"].append(timed("query_iterator", n, call, batch=batch))
-    for streams in (1, 2, 4):
+    for streams in (1, 4):
         call = partial(read_ranges, client, n, streams)
         out["read"].append(timed("query ranges", n, call, streams=streams))
-    queries = np.ascontiguousarray(vectors[: min(n, 20_000)])
-    for nq, in_flight in ((512, 1), (2048, 1), (2048, 2), (2048, 4), (512, 4)):
+    queries = np.ascontiguousarray(vectors[: min(n, 10_000)])
+    for nq, in_flight in ((2048, 1), (2048, 2), (2048, 4)):
         call = partial(search_all, client, queries, nq, in_flight, k + 1)
         out["search"].append(timed("search", len(queries), call, nq=nq, in_flight=in_flight))
-    block = np.ascontiguousarray(vectors[: min(n, 40_000)])
-    for batch, in_flight in ((2_000, 1), (5_000, 1), (2_000, 4)):
+    out["search_recall"] = search_recall(client, vectors, k)
+    log(f"rate: Milvus search recall@{k} {out['search_recall']}")
+    block = np.ascontiguousarray(vectors[: min(n, 20_000)])
+    for batch, in_flight in ((2_000, 1), (2_000, 4)):
         name = f"rates_insert_{batch}_{in_flight}"
         _plain_collection(client, name)
         call = partial(insert_copy, client, name, block, batch, in_flight)
