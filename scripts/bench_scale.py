@@ -62,12 +62,12 @@ class GroupRss(threading.Thread):
 
     def __init__(self, pgid: int) -> None:
         super().__init__(daemon=True)
-        self.pgid, self.peak, self._stop = pgid, 0, threading.Event()
+        self.pgid, self.peak, self._done = pgid, 0, threading.Event()
 
     def run(self) -> None:
         import psutil
 
-        while not self._stop.wait(1.0):
+        while not self._done.wait(1.0):
             total = 0
             for process in psutil.process_iter(["pid"]):
                 try:
@@ -78,7 +78,7 @@ class GroupRss(threading.Thread):
             self.peak = max(self.peak, total)
 
     def stop(self) -> int:
-        self._stop.set()
+        self._done.set()
         self.join()
         return self.peak
 
@@ -194,6 +194,7 @@ def bench_backend(n: int, backend: str, workdir: Path, args: argparse.Namespace)
         record["full"] = label_in_child(uri, [])
         full = labels_of(uri, n)
         record["full"]["vs_truth"] = ari(truth, full)
+        partial(args, record)
         log(f"{backend} n={n:,}: full {record['full']['wall']} s")
         if args.sample:
             record["sample"] = label_in_child(uri, ["--sample", str(args.sample)])
@@ -206,6 +207,11 @@ def bench_backend(n: int, backend: str, workdir: Path, args: argparse.Namespace)
             record["server_peak_rss"] = watch.stop()
             server.stop()
     return record
+
+
+def partial(args: argparse.Namespace, record: Json) -> None:
+    """The record so far, beside --out: a run that dies later keeps what it measured."""
+    args.out.with_suffix(".partial.json").write_text(json.dumps(record, indent=2))
 
 
 def agreement(full: np.ndarray, sampled: np.ndarray) -> Json:
