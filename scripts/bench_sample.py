@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.cli_runs import label_in_child, labels_of, load
 from bench.data import ari, make_data
 from bench.lite import COLLECTION, create_collection, insert_rows
 from bench.tables import gib, table
@@ -43,54 +42,6 @@ from bench.tables import gib, table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 Json = dict[str, Any]
-
-
-def load() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
-# The child reports its own peak RSS as it exits (RUSAGE_SELF: Milvus Lite runs inside it).
-PEAK = (
-    "import atexit, resource, sys; atexit.register(lambda: sys.stderr.write("
-    "'\\nPEAK_RSS %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)); "
-    "sys.argv = ['milvus-cluster', *sys.argv[1:]]; from milvus_cluster.cli import main; main()"
-)
-
-
-def label_in_child(uri: str, extra: list[str]) -> Json:
-    """`milvus-cluster label` in its own process; its JSON, wall time, peak RSS, load."""
-    command = [sys.executable, "-c", PEAK, "label", "-c", COLLECTION, "--uri", uri]
-    command += ["--min-cluster-size", "50", "--json", *extra]
-    before = load()
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"label {' '.join(extra)} failed: {done.stderr[-2000:]}")
-    peak = [line for line in done.stderr.splitlines() if line.startswith("PEAK_RSS ")]
-    return {
-        "result": json.loads(done.stdout),
-        "wall": round(wall, 1),
-        "peak_rss": int(peak[-1].split()[1]) * 1024 if peak else None,
-        "load": [before, load()],
-    }
-
-
-def labels_of(uri: str, n: int) -> np.ndarray:
-    from pymilvus import MilvusClient
-
-    client = MilvusClient(uri)
-    client.load_collection(COLLECTION)
-    labels = np.full(n, -3, dtype=np.int64)
-    iterator = client.query_iterator(
-        COLLECTION, batch_size=10_000, output_fields=["id", "cluster_id"]
-    )
-    while batch := iterator.next():
-        for row in batch:
-            labels[row["id"]] = row["cluster_id"] if row["cluster_id"] is not None else -3
-    iterator.close()
-    client.close()
-    return labels
 
 
 def neighbour_search_rates(uri: str, vectors: np.ndarray, sample: int, k: int = 20) -> Json:

@@ -15,7 +15,8 @@ fixed seed, the first 7,238 rows the base and the other 362 the new ones; and th
 synthetic data of bench_label.py (bench/data.py: 40 clusters of unequal sizes plus 10 %
 noise, 384-d) with 10,000 + 500 rows; with `--data news`, the 870 headlines of the issue
 (news_data_dedup, 829 + 41). Modes: the default (HDBSCAN on the kNN graph) and
-the topic mode (`--reduce umap`); "umap --fresh" relabels with `--fresh` (no anchoring).
+the topic mode (`--reduce umap`), and the text default (`--engine evoc-knn`: EVoC, then
+the kNN vote); "umap --fresh" relabels with `--fresh` (no anchoring).
 
 Run:
     .venv/bin/python scripts/bench_stability.py
@@ -46,7 +47,7 @@ from bench.texts import load_text_data, text_data_available
 COLLECTION = "stability"
 NEW_SHARE = 0.05
 SHUFFLE_SEED = 13
-MODES = {"default": {}, "umap": {"reduce": "umap"}}
+MODES = {"default": {}, "umap": {"reduce": "umap"}, "evoc-knn": {"engine": "evoc-knn"}}
 TEXT_DATA = {  # name: the file's stem and how a row's text was made
     "ag_news": ("ag_news_test", "{text}"),
     "news": ("news_data_dedup", "{title}\n{description}"),  # the issue's 870 headlines

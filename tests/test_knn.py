@@ -101,3 +101,41 @@ def test_local_knn_cosine_equals_euclidean_on_normalised_vectors():
     euclid = local_knn(unit, 5, "L2")
     assert np.array_equal(cosine.indices, euclid.indices)
     assert np.allclose(cosine.distances, euclid.distances, atol=1e-5)
+
+
+def recall_of(graph: np.ndarray, truth: np.ndarray) -> float:
+    return sum(len(np.intersect1d(a, b)) for a, b in zip(graph, truth)) / truth.size
+
+
+def blobs(n: int, dim: int, centres: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    middle = rng.standard_normal((centres, dim)) * 4
+    return (middle[rng.integers(0, centres, n)] + rng.standard_normal((n, dim))).astype(np.float32)
+
+
+# The truth below is local_knn's exact path (faiss brute force), which the tests above
+# hold against a search by hand.
+
+
+@pytest.mark.parametrize("metric", ["L2", "COSINE"])
+def test_cell_graph_finds_the_true_neighbours(metric):
+    vectors = blobs(3_000, 24, 12, seed=4)
+    exact = local_knn(vectors, 10, metric)
+    graph = local_knn(vectors, 10, metric, exact_limit=0, cells=24, probes=6)
+    assert recall_of(graph.indices, exact.indices) >= 0.95
+    # Where both found the same neighbour, it is at the same true distance.
+    same = graph.indices == exact.indices
+    assert same.mean() > 0.9
+    assert np.allclose(graph.distances[same], exact.distances[same], atol=1e-3)
+
+
+def test_cell_graph_with_every_cell_probed_is_exact():
+    vectors = blobs(1_500, 16, 5, seed=5)
+    graph = local_knn(vectors, 8, "L2", exact_limit=0, cells=10, probes=10)
+    assert recall_of(graph.indices, local_knn(vectors, 8, "L2").indices) > 0.999
+
+
+def test_hnsw_graph_finds_the_true_neighbours():
+    vectors = blobs(3_000, 24, 12, seed=6)
+    graph = local_knn(vectors, 10, "COSINE", exact_limit=0, cells=0)
+    assert recall_of(graph.indices, local_knn(vectors, 10, "COSINE").indices) >= 0.95

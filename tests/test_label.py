@@ -285,6 +285,7 @@ def test_no_keywords_with_an_empty_text_field(client, uri):
     assert all(not c["keywords"] for c in show_json(uri, table.name)["clusters"])
 
 
+<<<<<<< ours
 @backend_independent
 @pytest.mark.parametrize("engine", ["evoc", "evoc-knn"])
 def test_engine_evoc_labels_and_assign_and_relabel_follow_it(client, uri, engine):
@@ -328,3 +329,28 @@ def test_engine_evoc_labels_and_assign_and_relabel_follow_it(client, uri, engine
     assert [labels[10_000 + i] for i in range(len(twins))] == [labels[table.pks[t]] for t in twins]
     again = relabel_collection(table.name, uri=uri)
     assert again.parameters.engine == engine and again.drift is not None
+=======
+# -- reading by key ranges ------------------------------------------------------------
+
+
+def test_key_ranges_read_every_row_once(client, uri, monkeypatch):
+    """Ranges cut from a part of the keys still cover every key (the ends are open),
+    and a range that outgrew the query limit is read by an iterator instead."""
+    import milvus_cluster.milvus.client as client_module
+
+    table = create_table(client, n=600)
+    client.load_collection(table.name)
+    monkeypatch.setattr(client_module, "READ_BATCH", 50)
+    monkeypatch.setattr(client_module, "RANGE_LIMIT", 60)  # the two open ends hold 250
+    known = np.sort(np.asarray(table.pks))[200:400]
+    milvus = Milvus.connect(uri)
+    try:
+        batches = list(milvus.iterate_key_ranges(table.name, "id", ["id", "vector"], known, 3))
+    finally:
+        milvus.close()
+    read = [row["id"] for batch in batches for row in batch]
+    assert sorted(read) == sorted(table.pks)
+    by_key = {row["id"]: row["vector"] for batch in batches for row in batch}
+    row = table.pks.index(read[0])
+    assert np.allclose(by_key[read[0]], table.vectors[row], atol=1e-6)
+>>>>>>> theirs

@@ -164,6 +164,16 @@ def test_a_row_no_longer_near_its_cluster_is_not_held_there():
     assert result.labels[98:100].tolist() == [0, 0] and result.held.sum() == 2
 
 
+def test_a_row_moved_across_a_border_is_held_while_it_is_near_its_old_cluster():
+    old = labels((0, 100), (1, 50))
+    new = labels((0, 90), (1, 60))  # the border moved: ten rows of 0 now in 1
+    near = np.ones(150, dtype=bool)
+    near[90:93] = False  # three of them were rewritten into 1 (their neighbours are 1's)
+    result = stable_ids(old, new, IdLedger(2, ()), near=near)
+    assert result.labels[90:93].tolist() == [1, 1, 1]
+    assert set(result.labels[93:100]) == {0} and result.held.sum() == 7
+
+
 def test_anchoring_keeps_no_merged_cluster_smaller_than_min_cluster_size():
     old = labels((0, 100), (99, 3))  # an application set 99 on three rows by hand
     new = labels((0, 103))

@@ -64,7 +64,8 @@ def knn_choice(defaults: bool = True) -> Decorator:
         default="auto" if defaults else None,
         show_default=defaults,
         help="Build the graph with Milvus search, or locally (faiss) over the vectors read; "
-        "auto: local on Milvus Lite, Milvus on a server." + ("" if defaults else f" {LAST_RUN}"),
+        "auto: local (measured faster and closer to exact, README Scale)."
+        + ("" if defaults else f" {LAST_RUN}"),
     )
 
 

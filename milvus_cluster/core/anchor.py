@@ -26,11 +26,15 @@ application filtering on the ids sees that as rows jumping around. The rules, in
    that `assign` labels new rows with, settle.py); so does a cluster the new clustering
    dissolved into noise, where at least min_cluster_size of its rows are still near it
    (a death undone); a noise row stays noise rather than join a cluster that lives on.
+4. Borders: a row that the new clustering moves from one living cluster to another
+   keeps its old one while it is still near it (the same rule as 3). Measured with the
+   text engine (evoc-knn; EVoC's borders move with the rows it is given) on AG News
+   after +5 % rows: 92.6 % of old rows kept their id without this rule, 9x.x % with it.
 
-What still changes: rows that move from one living cluster to another (one by one, as
-when the application rewrites a row's vector; not as a group that rule 1 or 2 undoes),
-rows no longer near their cluster, the rows of clusters that are gone (whose rows went
-apart, or to noise and away),
+What still changes: rows that move from one living cluster to another and are no
+longer near their old one (as when the application rewrites a row's vector: its
+neighbours' old labels are those of the other cluster now), the rows of clusters that
+are gone (whose rows went apart, or to noise and away),
 rows that join a cluster born in this run, and rows new since the last run, which take
 the new clustering's label. `relabel --fresh` skips all this.
 """
@@ -66,7 +70,8 @@ def anchored(
     moved = compared & (labels != old)
     to_noise = np.isin(old, living) & (labels < 0) & near
     from_noise = (old == -1) & np.isin(labels, living)
-    back = moved & (to_noise | from_noise)
+    across = np.isin(old, living) & np.isin(labels, living) & near
+    back = moved & (to_noise | from_noise | across)
     labels[back] = old[back]
     return Anchored(labels, compared & (labels == old) & (new != old))
 

@@ -17,11 +17,13 @@ Memory is n·k for the graph; nothing n × n is ever built.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
+from milvus_cluster.core.cells import cell_hits
 from milvus_cluster.core.keys import KeyIndex
 from milvus_cluster.errors import ParameterError
 
@@ -38,6 +40,10 @@ LITE_FLAT_BUDGET_BYTES = 256 * 2**20
 # beyond, an HNSW index (as Milvus itself would search) grows as n·log n.
 LOCAL_EXACT_LIMIT = 50_000
 LOCAL_BATCH = 4096
+# The cell graph's shape (core/cells.py): cells = CELLS_PER_SQRT_N·√n, each row
+# compared with the rows of its CELL_PROBES nearest cells.
+CELLS_PER_SQRT_N = 0.5
+CELL_PROBES = 16
 
 
 @dataclass(frozen=True)
@@ -146,28 +152,58 @@ def milvus_knn(
     search: SearchFn,
     batch_size: int,
     progress: Progress | None = None,
+    in_flight: int = 1,
 ) -> KnnGraph:
-    """Each row's k nearest neighbours by searching the collection with its own vectors."""
+    """Each row's k nearest neighbours by searching the collection with its own vectors,
+    `in_flight` requests at a time (threads: `search` must be safe to call from several;
+    pymilvus's client is, its calls are gRPC requests)."""
     k = effective_k(len(vectors), k)
 
     def hits(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         query_index, pks, raw = search(batch, k + 1)
         return hits_to_matrix(query_index, keys.rows(pks), raw, len(batch), k + 1)
 
-    return _graph(vectors, k, metric, batch_size, hits, progress)
+    return _graph(vectors, k, metric, batch_size, hits, progress, in_flight)
 
 
 def local_knn(
-    vectors: np.ndarray, k: int, metric: Metric, progress: Progress | None = None
+    vectors: np.ndarray,
+    k: int,
+    metric: Metric,
+    progress: Progress | None = None,
+    exact_limit: int = LOCAL_EXACT_LIMIT,
+    cells: int | None = None,
+    probes: int | None = None,
 ) -> KnnGraph:
-    """The same graph computed here with faiss, over the vectors already read."""
+    """The same graph computed here, over the vectors already read: exact (faiss) up to
+    `exact_limit` rows; beyond, by matrix products inside k-means cells (core/cells.py;
+    `cells` and `probes` default to cell_plan(n)), or with `cells=0` a faiss HNSW index."""
     k = effective_k(len(vectors), k)
-    index = LocalIndex(vectors, metric, k + 1)
+    if len(vectors) <= exact_limit or cells == 0:
+        index = LocalIndex(vectors, metric, k + 1, exact_limit)
 
-    def hits(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return index.search(batch, k + 1)
+        def hits(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return index.search(batch, k + 1)
 
-    return _graph(index.base, k, metric, LOCAL_BATCH, hits, progress)
+        return _graph(index.base, k, metric, LOCAL_BATCH, hits, progress)
+    base = np.ascontiguousarray(vectors, dtype=np.float32)
+    base = normalised(base) if metric == "COSINE" else base
+    planned_cells, planned_probes = cell_plan(len(base))
+    rows, raw = cell_hits(base, k + 1, metric, cells or planned_cells,
+                          probes or planned_probes, progress=progress)  # fmt: skip
+    at = {"start": 0}
+
+    def stored(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        start = at["start"]
+        at["start"] += len(batch)
+        return rows[start : start + len(batch)], raw[start : start + len(batch)]
+
+    return _graph(base, k, metric, LOCAL_BATCH, stored, None)
+
+
+def cell_plan(n: int) -> tuple[int, int]:
+    """Cells and probes of the cell graph for n rows, from measurements (README, Scale)."""
+    return max(8, round(CELLS_PER_SQRT_N * n**0.5)), CELL_PROBES
 
 
 class LocalIndex:
@@ -177,7 +213,9 @@ class LocalIndex:
     Milvus itself would use) beyond. faiss rather than hand-written search: it ships
     with milvus-lite. Used for the kNN graph and for sample mode's vote."""
 
-    def __init__(self, vectors: np.ndarray, metric: Metric, limit: int) -> None:
+    def __init__(
+        self, vectors: np.ndarray, metric: Metric, limit: int, exact_limit: int = LOCAL_EXACT_LIMIT
+    ) -> None:
         import faiss
 
         self.metric = metric
@@ -186,7 +224,7 @@ class LocalIndex:
             self.base = normalised(self.base)
         self.faiss_metric = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
         self.hnsw = None
-        if len(self.base) > LOCAL_EXACT_LIMIT:
+        if len(self.base) > exact_limit:
             self.hnsw = faiss.IndexHNSWFlat(self.base.shape[1], 32, self.faiss_metric)
             self.hnsw.hnsw.efConstruction = 80
             self.hnsw.add(self.base)
@@ -208,6 +246,23 @@ class LocalIndex:
         return rows, raw
 
 
+def ivf_index(vectors: np.ndarray, nlist: int, metric: Metric, train_rows: int = 0) -> Any:
+    """A faiss IVFFlat index over `vectors` (unit vectors for COSINE), its lists
+    trained on an evenly spaced sample of `train_rows` rows (default 40 per list, the
+    fewest faiss trains on without a warning)."""
+    import faiss
+
+    dim = vectors.shape[1]
+    faiss_metric = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
+    quantizer = faiss.IndexFlat(dim, faiss_metric)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss_metric)
+    train_rows = min(len(vectors), train_rows or 40 * nlist)
+    step = max(1, len(vectors) // train_rows)
+    index.train(np.ascontiguousarray(vectors[::step][:train_rows]))
+    index.add(vectors)
+    return index
+
+
 def _graph(
     vectors: np.ndarray,
     k: int,
@@ -215,21 +270,30 @@ def _graph(
     batch_size: int,
     hits: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
     progress: Progress | None,
+    in_flight: int = 1,
 ) -> KnnGraph:
     """Query every row's vector in batches; `hits(batch)` returns the b × (k+1)
-    hit rows and raw distances, which become the graph's rows."""
+    hit rows and raw distances, which become the graph's rows. With `in_flight` > 1,
+    that many batches are asked at once from threads, so a server searches one while
+    the client sends the next and turns the last into rows; each thread fills its own
+    rows of the graph, so no lock is needed."""
     n = len(vectors)
     indices = np.empty((n, k), dtype=np.int32)
     distances = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, batch_size):
+
+    def one(start: int) -> int:
         batch = vectors[start : start + batch_size]
         hit_rows, raw = hits(batch)
         stop = start + len(batch)
         indices[start:stop], distances[start:stop] = graph_from_hits(
             np.arange(start, stop), hit_rows, raw, k, metric
         )
-        if progress:
-            progress(len(batch))
+        return len(batch)
+
+    with ThreadPoolExecutor(max(1, in_flight), thread_name_prefix="knn-search") as pool:
+        for rows in pool.map(one, range(0, n, batch_size)):  # an error in a batch is raised
+            if progress:
+                progress(rows)
     return KnnGraph(indices, distances, metric)
 
 

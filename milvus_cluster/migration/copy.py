@@ -24,7 +24,9 @@ copy adds the labels; rollback takes them off).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,9 @@ from milvus_cluster.milvus.expressions import key_filter
 Progress = Callable[[int], None]
 Rows = list[dict[str, Any]]
 ROUNDS = 5  # catch-up passes before a switch; a busy application may never let one be empty
+# Inserts of the copy sent while the next batch is read; on Milvus Lite, which runs in
+# this process, the read and the insert contend for the same interpreter.
+INSERTS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -91,13 +96,22 @@ class Mirror:
         return Fingerprint.of(self.hashes.values())
 
     def copy_all(self, source: str, target: str, progress: Progress | None = None) -> None:
-        """Every row of `source` into `target`, partition by partition."""
-        for partition, batch in self._read(source):
-            self._remember(batch)
-            self.milvus.insert(target, self.prepare(batch), partition)
-            checkpoint("copy-batch")
-            if progress:
-                progress(len(batch))
+        """Every row of `source` into `target`, partition by partition, streamed: a
+        batch is inserted from a thread while the next is read, INSERTS_IN_FLIGHT at
+        most, so no more than that many batches are held (README, Scale)."""
+        in_flight: deque[Future[None]] = deque()
+        with ThreadPoolExecutor(INSERTS_IN_FLIGHT, thread_name_prefix="copy-insert") as pool:
+            for partition, batch in self._read(source):
+                self._remember(batch)
+                rows = self.prepare(batch)
+                in_flight.append(pool.submit(self.milvus.insert, target, rows, partition))
+                if len(in_flight) >= INSERTS_IN_FLIGHT:
+                    in_flight.popleft().result()  # raises what the insert raised
+                checkpoint("copy-batch")
+                if progress:
+                    progress(len(batch))
+            while in_flight:
+                in_flight.popleft().result()
         self.milvus.flush(target)
 
     def learn(self, target: str) -> None:

@@ -12,7 +12,9 @@ import logging
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from types import ModuleType
 from typing import Any
@@ -42,6 +44,11 @@ from milvus_cluster.milvus.translate import (
 )
 
 READ_BATCH = 10_000  # query_iterator: ~7k rows/s at 10,000 a batch on Lite, ~180 at 10
+# Queries in flight when a server is read by key ranges: 7,472 rows/s with 4 against
+# 3,125 with 1 and 3,257 for query_iterator (200,000 × 384-d, Milvus 2.3.5, 2 cores
+# at load ~8; README, Scale).
+READ_STREAMS = 4
+RANGE_LIMIT = 16_384  # Milvus's largest query limit; a range holds READ_BATCH keys
 WRITE_BATCH = 2_000
 # Reads must see every write acknowledged before them: a server's default (Bounded)
 # counts 0 rows right after an insert.
@@ -291,6 +298,45 @@ class Milvus:
                 yield batch
         finally:
             iterator.close()
+
+    def iterate_key_ranges(
+        self,
+        name: str,
+        pk: str,
+        fields: Sequence[str],
+        keys: np.ndarray,
+        streams: int = READ_STREAMS,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Every row's `fields`, by INT64 key ranges cut every READ_BATCH keys of `keys`
+        (sorted), `streams` queries in flight from threads, the batches in key order.
+        The first range has no lower bound and the last no upper one, so the ranges
+        cover every key there is, inserted since `keys` was read or not. A range that
+        grew past the query limit meanwhile is read with an iterator instead."""
+        cuts = [int(key) for key in keys[READ_BATCH::READ_BATCH]]
+        if not cuts:  # one range: nothing to read in parallel
+            yield from self.iterate(name, fields)
+            return
+        bounds = list(zip([None, *cuts], [*cuts, None]))
+
+        def one(bound: tuple[int | None, int | None]) -> list[dict[str, Any]]:
+            low, high = bound
+            parts = ([f"{pk} >= {low}"] if low is not None else []) + (
+                [f"{pk} < {high}"] if high is not None else []
+            )
+            expression = " and ".join(parts)
+            rows = self.query(name, expression, fields, limit=RANGE_LIMIT)
+            if len(rows) < RANGE_LIMIT:
+                return rows
+            return [row for batch in self.iterate(name, fields, expression) for row in batch]
+
+        pending: deque[Future[list[dict[str, Any]]]] = deque()
+        with ThreadPoolExecutor(max(1, streams), thread_name_prefix="read-range") as pool:
+            for bound in bounds:
+                pending.append(pool.submit(one, bound))
+                if len(pending) > streams:  # a bounded window: memory stays a few batches
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
     def search(
         self, info: CollectionInfo, vectors: np.ndarray, limit: int

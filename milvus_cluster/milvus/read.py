@@ -35,7 +35,14 @@ def read_vectors(
     read (those that are not are left for `assign`)."""
     counted = milvus.count(info.name)
     before = as_key_array(milvus.keys(info.name, info.pk))
-    batches = _watched(milvus.iterate(info.name, [info.pk, info.vector_field, *also]), each_batch)
+    fields = [info.pk, info.vector_field, *also]
+    # A server answers several queries over disjoint key ranges faster than one
+    # iterator (README, Scale); Milvus Lite runs in this process and gains nothing.
+    if milvus.lite or info.pk_type != "INT64":
+        rows = milvus.iterate(info.name, fields)
+    else:
+        rows = milvus.iterate_key_ranges(info.name, info.pk, fields, np.sort(before))
+    batches = _watched(rows, each_batch)
     vectors = collect_vectors(batches, info.pk, info.vector_field, info.dim, counted, advance)
     counted_after = milvus.count(info.name)
     check_none_lost(milvus, info, before, vectors.pks)

@@ -1,0 +1,162 @@
+"""The kNN graph built several ways over the same vectors, each timed and scored by
+recall@k against the exact neighbours of a sample of rows (exact faiss search of the
+sample's rows against all n: O(sample·n·dim), never n × n)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+RECALL_SAMPLE = 20_000
+Json = dict[str, Any]
+Graph = Callable[[np.ndarray, int], np.ndarray]  # (unit vectors, k) -> n × k row indices
+
+
+def exact_neighbours(vectors: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """The true k nearest rows (self removed) of `rows`, by inner product on unit vectors."""
+    import faiss
+
+    _, found = faiss.knn(vectors[rows], vectors, k + 1, metric=faiss.METRIC_INNER_PRODUCT)
+    return without_self(found, rows, k)
+
+
+def without_self(found: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """k neighbours per row once the row itself is dropped (the last hit where it is absent)."""
+    is_self = found == rows[:, None]
+    is_self[~is_self.any(axis=1), -1] = True
+    return found[~is_self].reshape(len(rows), -1)[:, :k]
+
+
+def recall(graph: np.ndarray, truth: np.ndarray, rows: np.ndarray) -> float:
+    """Share of the true neighbours of `rows` that the graph's rows hold."""
+    k = truth.shape[1]
+    hits = sum(len(np.intersect1d(graph[r, :k], t)) for r, t in zip(rows, truth))
+    return round(hits / truth.size, 4)
+
+
+def measure(
+    name: str,
+    build: Graph,
+    vectors: np.ndarray,
+    k: int,
+    rows: np.ndarray,
+    truth: np.ndarray,
+    **params: Any,
+) -> Json:
+    from bench.measure import log
+
+    start = time.perf_counter()
+    graph = build(vectors, k)
+    seconds = time.perf_counter() - start
+    found = recall(graph, truth, rows)
+    log(f"knn {name} {params}: {seconds:.1f} s, recall@{k} {found}")
+    return {
+        "method": name,
+        **params,
+        "seconds": round(seconds, 2),
+        "recall": found,
+        "rows_per_second": round(len(vectors) / seconds),
+    }
+
+
+def hnsw(m: int, ef_construction: int, ef_search: int) -> Graph:
+    def build(vectors: np.ndarray, k: int) -> np.ndarray:
+        import faiss
+
+        index = faiss.IndexHNSWFlat(vectors.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = ef_construction
+        index.add(vectors)
+        index.hnsw.efSearch = ef_search
+        return _search_all(index, vectors, k)
+
+    return build
+
+
+def ivf(nlist: int, nprobe: int) -> Graph:
+    def build(vectors: np.ndarray, k: int) -> np.ndarray:
+        from milvus_cluster.core.knn import ivf_index
+
+        index = ivf_index(vectors, nlist, "COSINE")
+        index.nprobe = nprobe
+        return _search_all(index, vectors, k)
+
+    return build
+
+
+def library_local(vectors: np.ndarray, k: int) -> np.ndarray:
+    """What `--knn local` does (core/knn.py's local_knn)."""
+    from milvus_cluster.core.knn import local_knn
+
+    return local_knn(vectors, k, "COSINE").indices
+
+
+def nndescent(vectors: np.ndarray, k: int) -> np.ndarray:
+    from pynndescent import NNDescent
+
+    index = NNDescent(
+        vectors, metric="dot", n_neighbors=k + 1, low_memory=True, compressed=True, random_state=0
+    )
+    found, _ = index.neighbor_graph
+    return without_self(found, np.arange(len(vectors)), k)
+
+
+def _search_all(index: Any, vectors: np.ndarray, k: int, batch: int = 16_384) -> np.ndarray:
+    graph = np.empty((len(vectors), k), dtype=np.int64)
+    for start in range(0, len(vectors), batch):
+        block = vectors[start : start + batch]
+        _, found = index.search(block, k + 1)
+        graph[start : start + len(block)] = without_self(
+            found, np.arange(start, start + len(block)), k
+        )
+    return graph
+
+
+def compare_methods(vectors: np.ndarray, k: int, methods: list[tuple[str, Graph, Json]]) -> Json:
+    """Each method's seconds and recall@k on one RECALL_SAMPLE of rows."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    rows = np.sort(
+        np.random.default_rng(0).choice(
+            len(vectors), min(RECALL_SAMPLE, len(vectors)), replace=False
+        )
+    )
+    start = time.perf_counter()
+    truth = exact_neighbours(vectors, rows, k)
+    exact = time.perf_counter() - start
+    results = [
+        measure(name, build, vectors, k, rows, truth, **params) for name, build, params in methods
+    ]
+    return {
+        "k": k,
+        "recall_sample": len(rows),
+        "exact_sample_seconds": round(exact, 1),
+        "methods": results,
+    }
+
+
+def cells(count: int, probes: int) -> Graph:
+    def build(vectors: np.ndarray, k: int) -> np.ndarray:
+        from milvus_cluster.core.knn import local_knn
+
+        return local_knn(vectors, k, "COSINE", exact_limit=0, cells=count, probes=probes).indices
+
+    return build
+
+
+def default_methods(n: int) -> list[tuple[str, Graph, Json]]:
+    """What bench_scale --knn-methods compares: the library's choice, the cell graph
+    around its plan, IVF, HNSW as the old local path built it, and NN-descent."""
+    from milvus_cluster.core.knn import cell_plan
+
+    count, probes = cell_plan(n)
+    nlist = int(4 * n**0.5)
+    methods: list[tuple[str, Graph, Json]] = [("library local_knn", library_local, {})]
+    methods += [
+        ("cells (sgemm)", cells(c, p), {"cells": c, "probes": p})
+        for c, p in ((count, probes), (2 * count, probes), (count, 2 * probes))
+    ]
+    methods += [("faiss IVFFlat", ivf(nlist, 16), {"nlist": nlist, "nprobe": 16})]
+    methods += [("faiss HNSW", hnsw(32, 80, 132), {"M": 32, "efConstruction": 80, "efSearch": 132})]
+    return methods + [("pynndescent", nndescent, {})]
