@@ -285,7 +285,6 @@ def test_no_keywords_with_an_empty_text_field(client, uri):
     assert all(not c["keywords"] for c in show_json(uri, table.name)["clusters"])
 
 
-<<<<<<< ours
 @backend_independent
 @pytest.mark.parametrize("engine", ["evoc", "evoc-knn"])
 def test_engine_evoc_labels_and_assign_and_relabel_follow_it(client, uri, engine):
@@ -329,7 +328,8 @@ def test_engine_evoc_labels_and_assign_and_relabel_follow_it(client, uri, engine
     assert [labels[10_000 + i] for i in range(len(twins))] == [labels[table.pks[t]] for t in twins]
     again = relabel_collection(table.name, uri=uri)
     assert again.parameters.engine == engine and again.drift is not None
-=======
+
+
 # -- reading by key ranges ------------------------------------------------------------
 
 
@@ -353,4 +353,3 @@ def test_key_ranges_read_every_row_once(client, uri, monkeypatch):
     by_key = {row["id"]: row["vector"] for batch in batches for row in batch}
     row = table.pks.index(read[0])
     assert np.allclose(by_key[read[0]], table.vectors[row], atol=1e-6)
->>>>>>> theirs
