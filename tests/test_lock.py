@@ -69,9 +69,14 @@ def test_a_job_whose_lock_was_taken_over_stops(catalog):
     try:
         thief = replace(Holder.me("relabel", 60), owner="thief@elsewhere", place="elsewhere")
         catalog.write_lock(asdict(thief))
-        time.sleep(0.6)  # a heartbeat comes by and sees another token
+        # A heartbeat (every ttl / 4) comes by and sees another token; on a busy server
+        # one read can take longer than a fixed sleep (a Strong read waits for the time
+        # tick), so wait for it, a few seconds at most.
+        deadline = time.monotonic() + 5
         with pytest.raises(LockLost, match="thief@elsewhere"):
-            lock.check()
+            while time.monotonic() < deadline:
+                lock.check()
+                time.sleep(0.1)
     finally:
         lock.release()
     assert catalog.read_lock()["owner"] == "thief@elsewhere"  # not ours to remove
