@@ -45,6 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix, csc_matrix, csr_matrix
 
 from milvus_cluster.core.labels import UNLABELLED
 
@@ -77,14 +78,20 @@ def anchored(
     return Anchored(labels, compared & (labels == old) & (new != old))
 
 
-def crosstab(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The distinct values of a and of b (sorted) and the rows with each pair, as a
-    len(a values) × len(b values) int64 array."""
+def crosstab(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, csr_matrix]:
+    """The distinct values of a and of b (sorted) and the rows with each pair, as a sparse
+    len(a values) × len(b values) int64 matrix: only the pairs that occur are stored, so
+    memory grows with the rows, not with clusters × clusters."""
     a_values, a_index = np.unique(a, return_inverse=True)
     b_values, b_index = np.unique(b, return_inverse=True)
-    counts = np.zeros((len(a_values), len(b_values)), dtype=np.int64)
-    np.add.at(counts, (a_index, b_index), 1)
-    return a_values, b_values, counts
+    ones = np.ones(len(a_index), dtype=np.int64)
+    shape = (len(a_values), len(b_values))
+    return a_values, b_values, coo_matrix((ones, (a_index, b_index)), shape=shape).tocsr()
+
+
+def dense(line: csr_matrix | csc_matrix) -> np.ndarray:
+    """One row or column of a crosstab as a 1-d array."""
+    return np.asarray(line.toarray()).ravel()
 
 
 def undo_splits(old: np.ndarray, new: np.ndarray, compared: np.ndarray) -> np.ndarray:
@@ -96,7 +103,7 @@ def undo_splits(old: np.ndarray, new: np.ndarray, compared: np.ndarray) -> np.nd
     for row, cluster in enumerate(new_values.tolist()):
         if cluster < 0 or cluster in living or not in_clusters.any():
             continue
-        shared = np.where(in_clusters, counts[row], -1)
+        shared = np.where(in_clusters, dense(counts[row]), -1)
         top = int(np.argmax(shared))
         if old_values[top] in living and 2 * shared[top] > counts[row].sum():
             renamed[cluster] = int(old_values[top])
@@ -109,17 +116,19 @@ def undo_merges(
     """Rule 2: old clusters whose id is gone keep it on their rows inside the living
     cluster that took most of them, when those are at least `min_cluster_size` (a label
     an application set by hand on a few rows is no cluster to keep)."""
-    new_values, old_values, counts = crosstab(new[compared], old[compared])
+    new_values, old_values, by_row = crosstab(new[compared], old[compared])
+    counts = by_row.tocsc()
     present = set(new_values[new_values >= 0].tolist())
     living = present & set(old_values.tolist())
     labels = new.copy()
     for column, cluster in enumerate(old_values.tolist()):
         if cluster < 0 or cluster in present:
             continue
-        top = int(np.argmax(counts[:, column]))
+        rows = dense(counts[:, column])
+        top = int(np.argmax(rows))
         into = int(new_values[top])
-        shared = counts[top, column]
-        if into in living and 2 * shared > counts[:, column].sum() and shared >= min_cluster_size:
+        shared = rows[top]
+        if into in living and 2 * shared > rows.sum() and shared >= min_cluster_size:
             labels[(old == cluster) & (new == into)] = cluster
     return labels
 

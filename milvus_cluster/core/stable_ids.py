@@ -27,7 +27,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
-from milvus_cluster.core.anchor import anchored, crosstab
+from milvus_cluster.core.anchor import anchored, crosstab, dense
 from milvus_cluster.core.labels import UNLABELLED
 from milvus_cluster.errors import DriftTooLarge
 
@@ -185,17 +185,20 @@ def _drift(old: np.ndarray, labels: np.ndarray, old_ids: np.ndarray) -> Drift:
     fresh, gone = np.setdiff1d(new_ids, old_ids), np.setdiff1d(old_ids, new_ids)
     both = (labels >= 0) & (old >= 0)
     new_values, old_values, overlap = crosstab(labels[both], old[both])
+    by_column = overlap.tocsc()
     row = {int(v): i for i, v in enumerate(new_values.tolist())}
     column = {int(v): j for j, v in enumerate(old_values.tolist())}
     kept_columns = {column[int(v)] for v in kept if int(v) in column}
     kept_rows = {row[int(v)] for v in kept if int(v) in row}
     split = [
-        int(c) for c in fresh.tolist() if c in row and _mostly_from(overlap[row[c]], kept_columns)
+        int(c)
+        for c in fresh.tolist()
+        if c in row and _mostly_from(dense(overlap[row[c]]), kept_columns)
     ]
     merged = [
         int(g)
         for g in gone.tolist()
-        if g in column and _mostly_from(overlap[:, column[g]], kept_rows)
+        if g in column and _mostly_from(dense(by_column[:, column[g]]), kept_rows)
     ]
     return Drift(
         compared=int(compared.sum()),
