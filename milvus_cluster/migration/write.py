@@ -21,9 +21,10 @@ from milvus_cluster.core.labels import UNLABELLED, UNLABELLED_PROBABILITY
 from milvus_cluster.core.layers import Layers
 from milvus_cluster.errors import WriteError
 from milvus_cluster.migration.plan import Plan
-from milvus_cluster.milvus.client import WRITE_BATCH, Milvus
+from milvus_cluster.milvus.client import READ_STREAMS, REWRITES_IN_FLIGHT, WRITE_BATCH, Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.expressions import key_filter
+from milvus_cluster.milvus.in_flight import in_order
 
 
 @dataclass(frozen=True)
@@ -119,14 +120,20 @@ def _partial_upserts(milvus, info, plan, columns, progress) -> int:
 
 
 def _upsert_labels(milvus, info, plan, columns, pks: list, partition, progress) -> int:
-    """Key + label rows for `pks`, all of them in `partition`, a batch at a time."""
-    for start in range(0, len(pks), WRITE_BATCH):
+    """Key + label rows for `pks`, all of them in `partition`, a batch at a time, a few
+    batches in flight on a server."""
+    starts = range(0, len(pks), WRITE_BATCH)
+
+    def one(start: int) -> int:
         batch = pks[start : start + WRITE_BATCH]
         rows = with_labels([{info.pk: pk} for pk in batch], info.pk, columns, plan)
         _upsert_existing(milvus, info, rows, partition)
         checkpoint("write-batch")
+        return len(rows)
+
+    for count in in_order(one, starts, milvus.calls(READ_STREAMS)):
         if progress:
-            progress(len(rows))
+            progress(count)
     return len(pks)
 
 
@@ -176,15 +183,24 @@ def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
 
 
 def _rewrite(milvus, info, plan, columns, pks: list, partition, progress) -> int:
-    """The rows of these keys, whole, with their labels, FRESH_BATCH at a time."""
-    written = 0
-    for start in range(0, len(pks), FRESH_BATCH):
+    """The rows of these keys, whole, with their labels, FRESH_BATCH at a time, several
+    batches in flight on a server: each batch's own read-to-upsert window stays as
+    narrow as one batch's (see _rewrite_batch), while the time-tick waits overlap."""
+    starts = range(0, len(pks), FRESH_BATCH)
+
+    def one(start: int) -> int:
         batch = pks[start : start + FRESH_BATCH]
-        written += _rewrite_batch(milvus, info, plan, columns, batch, partition, progress)
+        return _rewrite_batch(milvus, info, plan, columns, batch, partition)
+
+    written = 0
+    for start, count in zip(starts, in_order(one, starts, milvus.calls(REWRITES_IN_FLIGHT))):
+        written += count
+        if progress:  # here, not in the threads: it may raise (a lock lost)
+            progress(len(pks[start : start + FRESH_BATCH]))
     return written
 
 
-def _rewrite_batch(milvus, info, plan, columns, pks: list, partition, progress) -> int:
+def _rewrite_batch(milvus, info, plan, columns, pks: list, partition) -> int:
     """Re-read these rows (Strong) and upsert at once, with their labels, those whose
     label is not right already; returns the rows written. Without partial upsert the
     whole row goes back, so an update the application makes to one of them between the
@@ -199,8 +215,6 @@ def _rewrite_batch(milvus, info, plan, columns, pks: list, partition, progress) 
     if changed:
         milvus.upsert(info.name, changed, partial=False, partition=partition)
     checkpoint("write-batch")
-    if progress:
-        progress(len(pks))
     return len(changed)
 
 

@@ -11,9 +11,10 @@ from milvus_cluster.core.keys import as_key_array
 from milvus_cluster.core.knn import check_unit_length
 from milvus_cluster.core.vectors import Vectors, check_finite, collect_vectors
 from milvus_cluster.errors import CollectionError
-from milvus_cluster.milvus.client import Milvus
+from milvus_cluster.milvus.client import READ_STREAMS, Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.expressions import key_filter
+from milvus_cluster.milvus.in_flight import in_order
 
 Batch = list[dict]
 
@@ -64,13 +65,16 @@ def read_vectors(
 def rows_by_key(
     milvus: Milvus, info: CollectionInfo, keys: Sequence | np.ndarray, fields: Sequence[str]
 ) -> list[dict]:
-    """`fields` of the rows with these keys that are still there; 1,000 keys a query."""
+    """`fields` of the rows with these keys that are still there; 1,000 keys a query,
+    several queries in flight on a server (each Strong read waits for a time tick)."""
     plain: list = np.asarray(keys).tolist()
-    rows: list[dict] = []
-    for start in range(0, len(plain), 1_000):
+
+    def one(start: int) -> list[dict]:
         expression = key_filter(info.pk, info.pk_type, plain[start : start + 1_000])
-        rows += milvus.query(info.name, expression, list(fields))
-    return rows
+        return milvus.query(info.name, expression, list(fields))
+
+    starts = range(0, len(plain), 1_000)
+    return [row for rows in in_order(one, starts, milvus.calls(READ_STREAMS)) for row in rows]
 
 
 def check_none_lost(

@@ -101,6 +101,20 @@ def insert_copy(client: Any, name: str, vectors: np.ndarray, batch: int, in_flig
         list(pool.map(one, range(0, len(vectors), batch)))
 
 
+def rewrite_rows(client: Any, keys: np.ndarray, batch: int, in_flight: int) -> None:
+    """What an in-place write does without partial upsert (migration/write.py): a Strong
+    read of `batch` whole rows by key, then their upsert, `in_flight` batches at once."""
+
+    def one(start: int) -> None:
+        chunk = keys[start : start + batch].tolist()
+        rows = client.query(COLLECTION, filter=f"id in {chunk}", output_fields=["*"],
+                            consistency_level="Strong")  # fmt: skip
+        client.upsert(COLLECTION, rows)
+
+    with ThreadPoolExecutor(in_flight) as pool:
+        list(pool.map(one, range(0, len(keys), batch)))
+
+
 def milvus_rates(client: Any, vectors: np.ndarray, k: int) -> Json:
     """Every call's rows/s on the benchmark's collection (loaded), on a server or Lite."""
     n = len(vectors)
@@ -118,6 +132,17 @@ def milvus_rates(client: Any, vectors: np.ndarray, k: int) -> Json:
         out["search"].append(timed("search", len(queries), call, nq=nq, in_flight=in_flight))
     out["search_recall"] = search_recall(client, vectors, k)
     log(f"rate: Milvus search recall@{k} {out['search_recall']}")
+    keys = np.arange(min(n, 20_000))  # rewritten as they are: the data does not change
+    out["rewrite"] = [
+        timed(
+            "rewrite",
+            len(keys),
+            partial(rewrite_rows, client, keys, 200, in_flight),
+            batch=200,
+            in_flight=in_flight,
+        )  # fmt: skip
+        for in_flight in (1, 4, 8, 16)
+    ]
     block = np.ascontiguousarray(vectors[: min(n, 20_000)])
     for batch, in_flight in ((2_000, 1), (2_000, 4)):
         name = f"rates_insert_{batch}_{in_flight}"
