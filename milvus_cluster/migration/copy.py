@@ -30,6 +30,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from milvus_cluster.checkpoints import checkpoint
 from milvus_cluster.core.fingerprint import Fingerprint, Fingerprinter, row_hash
 from milvus_cluster.core.keys import as_key_array, same_key_set
@@ -145,7 +147,7 @@ class Mirror:
         """Count, key set and fingerprint of `target` must equal what was remembered."""
         found = Fingerprinter(leave_out=self.user_fields_only)
         keys: list = []
-        for batch in self.milvus.iterate(target, ["*"]):
+        for _, batch in self._read(target):
             found.add(batch)
             keys.extend(row[self.keys.name] for row in batch)
         expected = self.fingerprint
@@ -210,8 +212,15 @@ class Mirror:
             self.milvus.upsert(target, prepared, partial=False, partition=partition)
 
     def _read(self, source: str) -> Iterator[tuple[str | None, Rows]]:
-        """Every row of `source` without the fields Milvus computes, by partition."""
-        for partition, batch in self.milvus.iterate_by_partition(source, self.keys.name, ["*"]):
+        """Every row of `source` without the fields Milvus computes, by partition. Each
+        of a copy's passes reads a whole collection, so on a server with INT64 keys they
+        are read by ranges of the keys remembered (of the keys there, for the first)."""
+        pk = self.keys.name
+        known = None
+        if self.keys.type == "INT64" and not self.milvus.lite:
+            keys = self.hashes.keys() if self.hashes else self.milvus.keys(source, pk)
+            known = np.sort(np.fromiter(keys, dtype=np.int64, count=len(keys)))
+        for partition, batch in self.milvus.iterate_by_partition(source, pk, ["*"], int_keys=known):
             yield partition, [{k: v for k, v in r.items() if k not in self.computed} for r in batch]
 
     def _key(self, row: dict[str, Any]) -> Any:
