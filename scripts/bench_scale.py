@@ -184,13 +184,9 @@ def bench_backend(n: int, backend: str, workdir: Path, args: argparse.Namespace)
         watch.start()
     else:
         uri = str(workdir / f"scale-{n}.db")
+    record: Json = {"n": n, "backend": backend, "index": args.index}
     try:
-        record: Json = {
-            "n": n,
-            "backend": backend,
-            "index": args.index,
-            "insert_seconds": fill(uri, n, workdir, server is None, args.index),
-        }
+        record["insert_seconds"] = fill(uri, n, workdir, server is None, args.index)
         log(f"{backend} n={n:,}: inserted in {record['insert_seconds']} s; floor")
         if args.rates or args.rates_only:
             record["rates"] = call_rates(uri, n, workdir, server is None)

@@ -28,7 +28,7 @@ def create_collection(client: Any, index: str = "HNSW", metric: str = "COSINE") 
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIM)
     index_params = client.prepare_index_params()
-    params = HNSW_PARAMS if index == "HNSW" else {}
+    params = {"HNSW": HNSW_PARAMS, "IVF_FLAT": {"nlist": 1024}}.get(index, {})
     index_params.add_index("embedding", index_type=index, metric_type=metric, params=params)
     client.create_collection(COLLECTION, schema=schema, index_params=index_params)
 
