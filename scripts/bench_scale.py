@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.cli_runs import label_in_child, labels_of, load
+from bench.cli_runs import label_in_child, labels_of, load, own_peak_kib
 from bench.data import ari, data_paths, save_data
 from bench.lite import COLLECTION, create_collection, insert_rows
 from bench.measure import log
@@ -106,7 +105,7 @@ def floor_worker(uri: str, n: int, out: str) -> None:
     local_knn(vectors, K, "COSINE")
     knn = time.perf_counter() - start
     record = {"read": round(read, 1), "knn": round(knn, 1), "rows_read": seen}
-    record["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    record["peak_rss"] = own_peak_kib() * 1024
     Path(out).write_text(json.dumps(record))
     os._exit(0)  # Lite's server thread would otherwise hold the exit
 

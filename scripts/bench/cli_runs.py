@@ -18,12 +18,24 @@ from bench.lite import COLLECTION
 ROOT = Path(__file__).resolve().parents[2]
 Json = dict[str, Any]
 
-# The child reports its own peak RSS as it exits (RUSAGE_SELF: Milvus Lite runs inside it).
+# The child reports its own peak RSS as it exits (Milvus Lite runs inside it): VmHWM,
+# because Linux keeps ru_maxrss across exec, so a child of a parent that held a Lite
+# collection would report the parent's peak.
 PEAK = (
-    "import atexit, resource, sys; atexit.register(lambda: sys.stderr.write("
-    "'\\nPEAK_RSS %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)); "
+    "import atexit, re, sys; atexit.register(lambda: sys.stderr.write('\\nPEAK_RSS %s\\n' % "
+    "re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1))); "
     "sys.argv = ['milvus-cluster', *sys.argv[1:]]; from milvus_cluster.cli import main; main()"
 )
+
+
+def own_peak_kib() -> int:
+    """This process's peak resident set since its exec, in KiB (/proc's VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def load() -> str:
@@ -70,4 +82,8 @@ def labels_of(uri: str, n: int) -> np.ndarray:
             labels[row["id"]] = row["cluster_id"] if row["cluster_id"] is not None else -3
     iterator.close()
     client.close()
+    if not uri.startswith("http"):  # let the next child open the Lite file
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(uri)
     return labels
