@@ -191,8 +191,9 @@ def bench_backend(n: int, backend: str, workdir: Path, args: argparse.Namespace)
             record["rates"] = call_rates(uri, n, workdir, server is None)
         if args.rates_only:
             return record
-        record["floor"] = in_child("floor", uri, str(n))
-        log(f"{backend} n={n:,}: floor {record['floor']}; full label")
+        if not args.no_floor:
+            record["floor"] = in_child("floor", uri, str(n))
+            log(f"{backend} n={n:,}: floor {record['floor']}; full label")
         record["full"] = label_in_child(uri, [])
         full = labels_of(uri, n)
         record["full"]["vs_truth"] = ari(truth, full)
@@ -228,29 +229,34 @@ def agreement(full: np.ndarray, sampled: np.ndarray) -> Json:
 
 def stage_rows(record: Json) -> list[list[str]]:
     """One table row per run: stages in seconds (rows/s), peak RSS, ARI, floor ratio."""
-    n, floor = record["n"], record["floor"]
-    floor_total = floor["read"] + floor["knn"]
-    rows = [
-        [
-            f"{n:,}",
-            record["backend"],
-            "floor",
-            secs(floor_total),
-            f"read {secs(floor['read'])} ({n / floor['read']:,.0f}/s), knn "
-            f"{secs(floor['knn'])} ({n / floor['knn']:,.0f}/s)",
-            gib(floor["peak_rss"]),
-            "-",
-            "1.0",
-            " → ".join(floor["load"]),
-        ]
-    ]
+    n, floor = record["n"], record.get("floor")
+    floor_total = floor["read"] + floor["knn"] if floor else None
+    rows = []
+    if floor:
+        rows.append(
+            [
+                f"{n:,}",
+                record["backend"],
+                "floor",
+                secs(floor_total),
+                f"read {secs(floor['read'])} ({n / floor['read']:,.0f}/s), knn "
+                f"{secs(floor['knn'])} ({n / floor['knn']:,.0f}/s)",
+                gib(floor["peak_rss"]),
+                "-",
+                "1.0",
+                " → ".join(floor["load"]),
+            ]
+        )
     for mode in ("full", "sample"):
         if mode not in record:
             continue
         run = record[mode]
+        result = run["result"]
         stages = ", ".join(
-            f"{stage} {secs(s)} ({n / s:,.0f}/s)" if s > 0.5 else f"{stage} {secs(s)}"
-            for stage, s in run["result"]["seconds"].items()
+            f"{stage} {secs(s)} ({stage_size(stage, result, n) / s:,.0f}/s)"
+            if s > 0.5
+            else f"{stage} {secs(s)}"
+            for stage, s in result["seconds"].items()
         )
         quality = f"{run['vs_truth']['ari_all']}"
         if "vs_full" in run:
@@ -264,11 +270,17 @@ def stage_rows(record: Json) -> list[list[str]]:
                 stages,
                 gib(run["peak_rss"]),
                 quality,
-                f"{run['wall'] / floor_total:.1f}",
+                f"{run['wall'] / floor_total:.1f}" if floor_total else "-",
                 " → ".join(run["load"]),
             ]
         )
     return rows
+
+
+def stage_size(stage: str, result: Json, n: int) -> int:
+    """The rows a stage went through: sample mode's assign labels the rows outside the
+    sample; every other stage's rate is given per row of the collection."""
+    return int(result.get("assigned") or n) if stage == "assign" else n
 
 
 def summary(records: list[Json]) -> str:
@@ -328,6 +340,9 @@ def main() -> None:
     parser.add_argument("--knn-methods", action="store_true", help="compare kNN methods too")
     parser.add_argument("--rates", action="store_true", help="the Milvus calls' own rates too")
     parser.add_argument("--rates-only", action="store_true", help="only those (and the insert)")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the floor (measured by an earlier run)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "bench_scale.json")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()

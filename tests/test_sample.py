@@ -45,7 +45,7 @@ from milvus_cluster.jobs.catalog import Catalog
 from milvus_cluster.jobs.sampling import load_sample
 from milvus_cluster.milvus.client import Milvus
 
-ROWS = 3_000  # two batches of the vote after a 600-row sample
+ROWS = 3_000  # in two partitions (a kill between them), after a 600-row sample
 SAMPLE = 600
 ARGS = ["--min-cluster-size", "20", "--min-samples", "5"]
 

@@ -10,10 +10,15 @@ queries a second than a Milvus search on Lite or on the 2.3.5 server (README, *S
 mode*).
 
 Streaming: a key-only pass gives the shard's keys (sorted, by partition); then a batch
-at a time the rows are fetched by key, voted on and written, and the shard's progress
-row records the last key done. Memory: the sample (N × dim), the shard's keys, one
-batch. A shard killed half-way and started again skips every key up to the last one
-recorded; the batch in flight is written again, with the same labels.
+at a time the rows are read by key, voted on and written, and every SPREAD_BATCH rows
+the shard's progress row records the last key done. Where the server has partial
+upsert, key and vector are read and key + label written. Where it has not, each row is
+read once, whole (Strong), voted on and upserted whole at once, REWRITE_BATCH rows at a
+time with a few batches in flight (migration/write.py's rewrite_rows): its vector is
+read once, and the window in which the application's write to it would be undone stays
+one small batch's. Memory: the sample (N × dim), the shard's keys, the batches in
+flight. A shard killed half-way and started again skips every key up to the last one
+recorded; the batches after it are written again, with the same labels.
 
 Also here, because `assign` and the sample share them: the vote's model from the
 catalog (Model, model_of) and the in-place plan of a labelled collection.
@@ -23,6 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +42,7 @@ from milvus_cluster.core.layers import Layers
 from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.sample import Shard, in_sample
 from milvus_cluster.core.vectors import collect_vectors
-from milvus_cluster.core.vote import Verdict, joined, vote_in_sample
+from milvus_cluster.core.vote import vote_in_sample
 from milvus_cluster.errors import CollectionError, LockLost
 from milvus_cluster.jobs.catalog import Catalog, catalog_name
 from milvus_cluster.jobs.run import Job
@@ -48,8 +55,8 @@ from milvus_cluster.jobs.sampling import (
     settle_sizes,
 )
 from milvus_cluster.migration.plan import Plan, plan
-from milvus_cluster.migration.write import LabelColumns, fields_for_write, write_read_rows
-from milvus_cluster.milvus.client import Milvus
+from milvus_cluster.migration.write import LabelColumns, rewrite_rows, write_some
+from milvus_cluster.milvus.client import REWRITE_BATCH, REWRITES_IN_FLIGHT, Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.in_flight import in_order
 from milvus_cluster.milvus.read import rows_by_key
@@ -159,31 +166,16 @@ def spread(
     waiting = [(p, keys[_resume_at(keys, progress, p) :]) for p, keys in groups]
     done_before = progress.rows
     voter = Voter(LocalIndex(known.vectors, info.metric, model.k), known, model)
-    fields = fields_for_write(info, the_plan)
-
-    def voted(batch: np.ndarray) -> tuple[list[dict], Verdict]:
-        rows = _sorted(rows_by_key(milvus, info, batch, fields), info.pk)
-        return rows, voter.vote(info, rows)
-
+    labelled = _upserted if the_plan.write == "partial upsert" else _rewritten
     with clock.stage("assign", sum(len(keys) for _, keys in waiting)) as advance:
         advance = job.checked(advance)
         for partition, keys in waiting:
-            # The next batches are read and voted on while this one is written: their
-            # reads are not the ones the write relies on (it reads its rows again).
-            for rows, verdict in in_order(voted, _batches(keys), milvus.calls(VOTES_AHEAD)):
+            batches = labelled(milvus, info, the_plan, voter, keys, partition, advance)
+            for last, labels in _every(SPREAD_BATCH, batches):
+                progress = progress.advanced(partition, last, labels)
+                save_progress(job.catalog, progress)
+                checkpoint("spread-batch")
                 check_current(job.catalog, record)
-                progress = write_batch(
-                    milvus,
-                    info,
-                    the_plan,
-                    rows,
-                    verdict,
-                    partition,
-                    voter.model.layers,
-                    job.catalog,
-                    progress,
-                    advance,
-                )
         milvus.flush(info.name)
         progress = replace(progress, finished=True)
         save_progress(job.catalog, progress)
@@ -199,38 +191,58 @@ class Voter:
     known: SampleSet
     model: Model
 
-    def vote(self, info: CollectionInfo, rows: list[dict]) -> Verdict:
-        """The vote of the sample for the rows read, in their order."""
+    def columns(self, info: CollectionInfo, rows: list[dict]) -> LabelColumns:
+        """The vote of the sample for the rows read, as the labels to write."""
+        pks = as_key_array([row[info.pk] for row in rows])
         if not rows:
-            return joined([])
+            return LabelColumns(KeyIndex(pks), np.zeros(0, np.int64), np.zeros(0, np.float32))
         found = collect_vectors([rows], info.pk, info.vector_field, info.dim, len(rows))
         scales = self.model.scales
-        return vote_in_sample(self.index, self.known.labels, found.vectors, self.model.k, scales)
+        verdict = vote_in_sample(self.index, self.known.labels, found.vectors, self.model.k, scales)
+        return LabelColumns(KeyIndex(pks), verdict.labels, verdict.shares, self.model.layers)
 
 
-def write_batch(
-    milvus: Milvus,
-    info: CollectionInfo,
-    the_plan: Plan,
-    rows: list[dict],
-    verdict: Verdict,
-    partition: str | None,
-    layers: Layers,
-    catalog: Catalog,
-    progress: Progress,
-    advance: Advance,
-) -> Progress:
-    """Write the labels the vote gave these rows (read in key order), then record the
-    last key done: a run killed before the record writes the batch again."""
-    if not rows:
-        return progress
-    pks = as_key_array([row[info.pk] for row in rows])
-    columns = LabelColumns(KeyIndex(pks), verdict.labels, verdict.shares, layers)
-    write_read_rows(milvus, info, the_plan, columns, rows, partition, advance)
-    progress = progress.advanced(partition, rows[-1][info.pk], verdict.labels)
-    save_progress(catalog, progress)
-    checkpoint("spread-batch")
-    return progress
+Labelled = Iterator[tuple[Any, np.ndarray]]  # per batch: its last key, its rows' labels
+
+
+def _upserted(milvus, info, the_plan, voter: Voter, keys, partition, advance) -> Labelled:
+    """Partial upserts: a batch's keys and vectors read by key (the next batches read and
+    voted on while this one is written), then key + label written."""
+
+    def voted(batch: np.ndarray) -> LabelColumns:
+        return voter.columns(info, rows_by_key(milvus, info, batch, [info.pk, info.vector_field]))
+
+    batches = list(_batches(keys, SPREAD_BATCH))
+    for batch, columns in zip(batches, in_order(voted, batches, milvus.calls(VOTES_AHEAD))):
+        write_some(milvus, info, the_plan, columns, partition, advance)
+        yield batch[-1], columns.labels
+
+
+def _rewritten(milvus, info, the_plan, voter: Voter, keys, partition, advance) -> Labelled:
+    """Whole-row rewrites: each batch read once, whole, voted on and upserted at once
+    (rewrite_rows), a few batches in flight."""
+
+    def one(batch: np.ndarray) -> LabelColumns:
+        label = partial(voter.columns, info)
+        return rewrite_rows(milvus, info, the_plan, batch.tolist(), partition, label)[0]
+
+    batches = list(_batches(keys, REWRITE_BATCH))
+    for batch, columns in zip(batches, in_order(one, batches, milvus.calls(REWRITES_IN_FLIGHT))):
+        advance(len(batch))  # here, not in the threads: it may raise (a lock lost)
+        yield batch[-1], columns.labels
+
+
+def _every(rows: int, batches: Labelled) -> Labelled:
+    """The batches joined into groups of at least `rows` rows (the last maybe fewer):
+    each group's last key and labels."""
+    held: list[np.ndarray] = []
+    for last, labels in batches:
+        held.append(labels)
+        if sum(len(part) for part in held) >= rows:
+            yield last, np.concatenate(held)
+            held = []
+    if held:
+        yield last, np.concatenate(held)
 
 
 def check_current(catalog: Catalog, record: SampleRecord) -> None:
@@ -242,12 +254,6 @@ def check_current(catalog: Catalog, record: SampleRecord) -> None:
             f"The sample of run {record.run_id} that this job labels rows by was replaced "
             "(a newer label run, or it is finished); this job stopped before writing more."
         )
-
-
-def _sorted(rows: list[dict], pk: str) -> list[dict]:
-    """Rows in key order, so that a write's last key says every key before it is done."""
-    order = np.argsort(as_key_array([row[pk] for row in rows]), kind="stable")
-    return [rows[i] for i in order]
 
 
 def shard_keys(
@@ -296,6 +302,6 @@ def _resume_at(keys: np.ndarray, progress: Progress, partition: str | None) -> i
     return int(np.searchsorted(keys, last, side="right"))  # a str or an int: no truncation
 
 
-def _batches(keys: np.ndarray) -> Iterator[np.ndarray]:
-    for start in range(0, len(keys), SPREAD_BATCH):
-        yield keys[start : start + SPREAD_BATCH]
+def _batches(keys: np.ndarray, size: int = SPREAD_BATCH) -> Iterator[np.ndarray]:
+    for start in range(0, len(keys), size):
+        yield keys[start : start + size]

@@ -21,7 +21,13 @@ from milvus_cluster.core.labels import UNLABELLED, UNLABELLED_PROBABILITY
 from milvus_cluster.core.layers import Layers
 from milvus_cluster.errors import WriteError
 from milvus_cluster.migration.plan import Plan
-from milvus_cluster.milvus.client import READ_STREAMS, REWRITES_IN_FLIGHT, WRITE_BATCH, Milvus
+from milvus_cluster.milvus.client import (
+    READ_STREAMS,
+    REWRITE_BATCH,
+    REWRITES_IN_FLIGHT,
+    WRITE_BATCH,
+    Milvus,
+)
 from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.expressions import key_filter
 from milvus_cluster.milvus.in_flight import in_order
@@ -171,7 +177,7 @@ def existing_keys(milvus: Milvus, info: CollectionInfo, pks: list) -> list:
     return [row[info.pk] for row in rows]
 
 
-FRESH_BATCH = 200  # whole rows re-read and upserted at once (see _rewrite)
+FRESH_BATCH = 200  # whole rows checked and written at once by the copy's carry-over
 
 
 def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
@@ -183,39 +189,50 @@ def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
 
 
 def _rewrite(milvus, info, plan, columns, pks: list, partition, progress) -> int:
-    """The rows of these keys, whole, with their labels, FRESH_BATCH at a time, several
+    """The rows of these keys, whole, with their labels, REWRITE_BATCH at a time, several
     batches in flight on a server: each batch's own read-to-upsert window stays as
-    narrow as one batch's (see _rewrite_batch), while the time-tick waits overlap."""
-    starts = range(0, len(pks), FRESH_BATCH)
+    narrow as one batch's (see rewrite_rows), while the time-tick waits overlap."""
+    starts = range(0, len(pks), REWRITE_BATCH)
 
     def one(start: int) -> int:
-        batch = pks[start : start + FRESH_BATCH]
-        return _rewrite_batch(milvus, info, plan, columns, batch, partition)
+        batch = pks[start : start + REWRITE_BATCH]
+        read = [
+            pk for pk, row in zip(batch, columns.keys.rows(batch)) if row >= 0
+        ]  # else: assign's
+        return rewrite_rows(milvus, info, plan, read, partition, lambda rows: columns)[1]
 
     written = 0
     for start, count in zip(starts, in_order(one, starts, milvus.calls(REWRITES_IN_FLIGHT))):
         written += count
         if progress:  # here, not in the threads: it may raise (a lock lost)
-            progress(len(pks[start : start + FRESH_BATCH]))
+            progress(len(pks[start : start + REWRITE_BATCH]))
     return written
 
 
-def _rewrite_batch(milvus, info, plan, columns, pks: list, partition) -> int:
-    """Re-read these rows (Strong) and upsert at once, with their labels, those whose
-    label is not right already; returns the rows written. Without partial upsert the
-    whole row goes back, so an update the application makes to one of them between the
-    read and the upsert is undone: the batch is kept small and rows that need no new
-    label are not written at all, to keep that window narrow (README, Reliability).
-    Fields a function computes are left for Milvus to compute again."""
-    read = [pk for pk, row in zip(pks, columns.keys.rows(pks)) if row >= 0]  # else: assign's
-    found = milvus.query(info.name, key_filter(info.pk, info.pk_type, read), ["*"]) if read else []
+def rewrite_rows(
+    milvus: Milvus,
+    info: CollectionInfo,
+    plan: Plan,
+    pks: list,
+    partition: str | None,
+    label: Callable[[list[dict[str, Any]]], LabelColumns],
+) -> tuple[LabelColumns, int]:
+    """Re-read these rows (Strong) and upsert at once, with the labels `label` gives the
+    rows read (it may vote on their vectors), those whose label is not right already;
+    returns those labels and the rows written. Without partial upsert the whole row goes
+    back, so an update the application makes to one of them between the read and the
+    upsert is undone: the batch is kept small and rows that need no new label are not
+    written at all, to keep that window narrow (README, Reliability). Fields a function
+    computes are left for Milvus to compute again."""
+    found = milvus.query(info.name, key_filter(info.pk, info.pk_type, pks), ["*"]) if pks else []
+    columns = label(found)
     rows = [{k: v for k, v in row.items() if k not in info.function_outputs} for row in found]
     labelled = with_labels([dict(row) for row in rows], info.pk, columns, plan)
     changed = [new for old, new in zip(rows, labelled) if _relabelled(old, new, plan)]
     if changed:
         milvus.upsert(info.name, changed, partial=False, partition=partition)
     checkpoint("write-batch")
-    return len(changed)
+    return columns, len(changed)
 
 
 def _relabelled(old: dict[str, Any], new: dict[str, Any], plan: Plan) -> bool:
@@ -252,31 +269,6 @@ def write_some(
     (None: no manual partitions); every other row is left as it is. For `assign`;
     the caller flushes."""
     pks = columns.keys.pks.tolist()
-    if plan.write == "partial upsert":
-        return _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
-    return _rewrite(milvus, info, plan, columns, pks, partition, progress)
-
-
-def fields_for_write(info: CollectionInfo, plan: Plan) -> list[str]:
-    """What to read of rows whose labels `write_read_rows` will write: key and vector
-    (the vote's). Whole rows are read again by key just before their upsert, where
-    the server has no partial upsert (`_rewrite_batch`: a row read earlier would undo
-    the application's writes since)."""
-    return [info.pk, info.vector_field]
-
-
-def write_read_rows(
-    milvus: Milvus,
-    info: CollectionInfo,
-    plan: Plan,
-    columns: LabelColumns,
-    rows: list[dict[str, Any]],
-    partition: str | None,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Write the labels of `rows`, read with `fields_for_write`, all in `partition`;
-    the caller flushes."""
-    pks = [row[info.pk] for row in rows]
     if plan.write == "partial upsert":
         return _upsert_labels(milvus, info, plan, columns, pks, partition, progress)
     return _rewrite(milvus, info, plan, columns, pks, partition, progress)

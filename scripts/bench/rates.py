@@ -133,15 +133,15 @@ def milvus_rates(client: Any, vectors: np.ndarray, k: int) -> Json:
     out["search_recall"] = search_recall(client, vectors, k)
     log(f"rate: Milvus search recall@{k} {out['search_recall']}")
     keys = np.arange(min(n, 20_000))  # rewritten as they are: the data does not change
-    out["rewrite"] = [
+    out["rewrite"] = [  # 500 × 4: what migration/write.py ships (REWRITE_BATCH, in flight)
         timed(
             "rewrite",
             len(keys),
-            partial(rewrite_rows, client, keys, 200, in_flight),
-            batch=200,
+            partial(rewrite_rows, client, keys, batch, in_flight),
+            batch=batch,
             in_flight=in_flight,
         )  # fmt: skip
-        for in_flight in (1, 4, 8, 16)
+        for batch, in_flight in ((200, 1), (200, 8), (500, 4), (500, 8), (1000, 4))
     ]
     block = np.ascontiguousarray(vectors[: min(n, 20_000)])
     for batch, in_flight in ((2_000, 1), (2_000, 4)):
