@@ -266,3 +266,19 @@ def test_two_shards_label_every_row_once(client, uri):
     with Milvus.connect(uri) as milvus:
         assert load_sample(Catalog.open(milvus, table.name)).state == "done"
     assert assign_collection(table.name, uri=uri).rows == 0  # nothing left
+
+
+@backend_independent
+def test_engine_evoc_samples_on_its_own_neighbours(client, uri):
+    """`--engine evoc` builds no kNN graph of the sample (EVoC finds its own
+    neighbours), and the sample's vote labels every other row."""
+    table = create_table(client, n=ROWS, metric="COSINE")
+    args = ["-c", table.name, "--uri", uri, *ARGS, "--engine", "evoc", "--sample", str(SAMPLE)]
+    result = run("label", *args, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert "knn" not in report["seconds"] and report["assigned"] == ROWS - SAMPLE
+    labels = read_labels(client, table.name)
+    assert set(labels) == set(table.pks) and not [v for v in labels.values() if v in UNSET]
+    found = [labels[pk] for pk in table.pks]  # EVoC on these blobs: ARI 0.82 (measured)
+    assert adjusted_rand_score(table.truth, found) > 0.7

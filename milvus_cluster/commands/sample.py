@@ -107,8 +107,10 @@ def cluster_sample(
         chosen = choose_sample(milvus, info, size, params.seed, advance)
     with clock.stage("read", len(chosen.keys)) as advance:
         vectors, previous = read_sample(milvus, info, target, chosen.keys, advance)
-    with clock.stage("knn", vectors.n) as advance:
-        graph = knn_stage.local_knn(vectors.vectors, params.k or 0, info.metric, advance)
+    graph: knn_stage.KnnGraph | None = None  # engine evoc builds its own neighbours
+    if params.engine != "evoc":
+        with clock.stage("knn", vectors.n) as advance:
+            graph = knn_stage.local_knn(vectors.vectors, params.k or 0, info.metric, advance)
     scaled = sample_cluster_size(params.min_cluster_size, vectors.n, info.rows)
     on_sample = replace(params, min_cluster_size=scaled)
     _, settled = cluster_and_settle(graph, vectors, previous, on_sample, clock, job.catalog)
