@@ -14,7 +14,7 @@ at a time the rows are read by key, voted on and written, and every SPREAD_BATCH
 the shard's progress row records the last key done. Where the server has partial
 upsert, key and vector are read and key + label written. Where it has not, each row is
 read once, whole (Strong), voted on and upserted whole at once, REWRITE_BATCH rows at a
-time with a few batches in flight (migration/write.py's rewrite_rows): its vector is
+time with a few batches in flight (migration/write.py's rewrites): its vector is
 read once, and the window in which the application's write to it would be undone stays
 one small batch's. Memory: the sample (N × dim), the shard's keys, the batches in
 flight. A shard killed half-way and started again skips every key up to the last one
@@ -55,8 +55,8 @@ from milvus_cluster.jobs.sampling import (
     settle_sizes,
 )
 from milvus_cluster.migration.plan import Plan, plan
-from milvus_cluster.migration.write import LabelColumns, rewrite_rows, write_some
-from milvus_cluster.milvus.client import REWRITE_BATCH, REWRITES_IN_FLIGHT, Milvus
+from milvus_cluster.migration.write import LabelColumns, rewrites, write_some
+from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.in_flight import in_order
 from milvus_cluster.milvus.read import rows_by_key
@@ -212,7 +212,7 @@ def _upserted(milvus, info, the_plan, voter: Voter, keys, partition, advance) ->
     def voted(batch: np.ndarray) -> LabelColumns:
         return voter.columns(info, rows_by_key(milvus, info, batch, [info.pk, info.vector_field]))
 
-    batches = list(_batches(keys, SPREAD_BATCH))
+    batches = list(_batches(keys))
     for batch, columns in zip(batches, in_order(voted, batches, milvus.calls(VOTES_AHEAD))):
         write_some(milvus, info, the_plan, columns, partition, advance)
         yield batch[-1], columns.labels
@@ -220,14 +220,9 @@ def _upserted(milvus, info, the_plan, voter: Voter, keys, partition, advance) ->
 
 def _rewritten(milvus, info, the_plan, voter: Voter, keys, partition, advance) -> Labelled:
     """Whole-row rewrites: each batch read once, whole, voted on and upserted at once
-    (rewrite_rows), a few batches in flight."""
-
-    def one(batch: np.ndarray) -> LabelColumns:
-        label = partial(voter.columns, info)
-        return rewrite_rows(milvus, info, the_plan, batch.tolist(), partition, label)[0]
-
-    batches = list(_batches(keys, REWRITE_BATCH))
-    for batch, columns in zip(batches, in_order(one, batches, milvus.calls(REWRITES_IN_FLIGHT))):
+    (migration/write.py's rewrites), a few batches in flight."""
+    vote = partial(voter.columns, info)
+    for batch, columns, _ in rewrites(milvus, info, the_plan, keys.tolist(), partition, vote):
         advance(len(batch))  # here, not in the threads: it may raise (a lock lost)
         yield batch[-1], columns.labels
 
@@ -302,6 +297,6 @@ def _resume_at(keys: np.ndarray, progress: Progress, partition: str | None) -> i
     return int(np.searchsorted(keys, last, side="right"))  # a str or an int: no truncation
 
 
-def _batches(keys: np.ndarray, size: int = SPREAD_BATCH) -> Iterator[np.ndarray]:
-    for start in range(0, len(keys), size):
-        yield keys[start : start + size]
+def _batches(keys: np.ndarray) -> Iterator[np.ndarray]:
+    for start in range(0, len(keys), SPREAD_BATCH):
+        yield keys[start : start + SPREAD_BATCH]

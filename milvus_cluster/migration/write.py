@@ -9,7 +9,7 @@ collections the key set is checked afterwards all the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,27 +189,43 @@ def _full_row_upserts(milvus, info, plan, columns, progress) -> int:
 
 
 def _rewrite(milvus, info, plan, columns, pks: list, partition, progress) -> int:
-    """The rows of these keys, whole, with their labels, REWRITE_BATCH at a time, several
-    batches in flight on a server: each batch's own read-to-upsert window stays as
-    narrow as one batch's (see rewrite_rows), while the time-tick waits overlap."""
-    starts = range(0, len(pks), REWRITE_BATCH)
-
-    def one(start: int) -> int:
-        batch = pks[start : start + REWRITE_BATCH]
-        read = [
-            pk for pk, row in zip(batch, columns.keys.rows(batch)) if row >= 0
-        ]  # else: assign's
-        return rewrite_rows(milvus, info, plan, read, partition, lambda rows: columns)[1]
-
+    """The rows of these keys, whole, with their labels (see rewrites); keys the
+    pipeline never read (inserted since: assign's) are left alone."""
+    known = [pk for pk, row in zip(pks, columns.keys.rows(pks)) if row >= 0]
+    if progress and len(known) < len(pks):
+        progress(len(pks) - len(known))
     written = 0
-    for start, count in zip(starts, in_order(one, starts, milvus.calls(REWRITES_IN_FLIGHT))):
+    for batch, _, count in rewrites(milvus, info, plan, known, partition, lambda rows: columns):
         written += count
         if progress:  # here, not in the threads: it may raise (a lock lost)
-            progress(len(pks[start : start + REWRITE_BATCH]))
+            progress(len(batch))
     return written
 
 
-def rewrite_rows(
+def rewrites(
+    milvus: Milvus,
+    info: CollectionInfo,
+    plan: Plan,
+    pks: list,
+    partition: str | None,
+    label: Callable[[list[dict[str, Any]]], LabelColumns],
+) -> Iterator[tuple[list, LabelColumns, int]]:
+    """The rows of these keys rewritten whole (_rewrite_batch), REWRITE_BATCH at a time,
+    several batches in flight on a server: each batch's own read-to-upsert window stays
+    as narrow as one batch's, while the time-tick waits overlap. Per batch, in order:
+    its keys, the labels `label` gave its rows, the rows written."""
+    batches = [pks[start : start + REWRITE_BATCH] for start in range(0, len(pks), REWRITE_BATCH)]
+
+    def one(batch: list) -> tuple[LabelColumns, int]:
+        return _rewrite_batch(milvus, info, plan, batch, partition, label)
+
+    for batch, (columns, count) in zip(
+        batches, in_order(one, batches, milvus.calls(REWRITES_IN_FLIGHT))
+    ):
+        yield batch, columns, count
+
+
+def _rewrite_batch(
     milvus: Milvus,
     info: CollectionInfo,
     plan: Plan,
