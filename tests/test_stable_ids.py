@@ -191,3 +191,32 @@ def test_anchoring_undoes_a_death_while_enough_rows_are_near_the_cluster():
     assert result.drift.kept == [0, 1] and result.held.sum() == 20
     fewer = stable_ids(old, new, IdLedger(2, ()), near=near, min_cluster_size=25)
     assert set(fewer.labels[100:]) == {-1} and fewer.drift.died == [1]
+
+
+def test_a_small_cluster_born_of_last_runs_noise_is_noise_again():
+    old = labels((0, 100), (1, 40), (-1, 30))
+    new = labels((0, 100), (1, 40), (2, 20), (-1, 10))  # 20 noise rows now a cluster
+    result = stable_ids(old, new, IdLedger(2, ()))
+    assert np.array_equal(result.labels, old) and result.drift.born == []
+    assert result.held.sum() == 20 and result.ledger == IdLedger(2, ())
+
+
+def test_a_cluster_born_of_noise_as_large_as_the_smallest_old_one_is_born():
+    old = labels((0, 100), (1, 20), (-1, 30))
+    new = labels((0, 100), (1, 20), (2, 20), (-1, 10))
+    result = stable_ids(old, new, IdLedger(2, ()))
+    assert set(result.labels[120:140]) == {2} and result.drift.born == [2]
+
+
+def test_a_small_topic_of_new_rows_is_born_though_old_noise_joins_it():
+    old = labels((0, 100), (1, 40), (-1, 10), (UNLABELLED, 15))
+    new = labels((0, 100), (1, 40), (2, 10), (2, 15))  # new rows and old noise together
+    result = stable_ids(old, new, IdLedger(2, ()))
+    assert set(result.labels[140:]) == {2} and result.drift.born == [2]
+
+
+def test_rows_of_a_living_cluster_in_a_flicker_go_back_to_it():
+    old = labels((0, 100), (1, 40), (-1, 30))
+    new = labels((0, 95), (2, 5), (1, 40), (2, 20), (-1, 10))  # 5 rows of 0 join 20 noise
+    result = stable_ids(old, new, IdLedger(2, ()))
+    assert np.array_equal(result.labels, old) and result.drift.born == []
