@@ -90,7 +90,7 @@ def numba_threads(count: int) -> Iterator[int]:
     import numba
 
     before = numba.get_num_threads()
-    count = max(1, min(count, numba.config.NUMBA_NUM_THREADS))
+    count = max(1, min(count, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     numba.set_num_threads(count)
     try:
         yield count
