@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from milvus_cluster.core.anchor import anchored
 from milvus_cluster.core.labels import UNLABELLED
 from milvus_cluster.core.stable_ids import DriftGuard, IdLedger, check_drift, stable_ids
 from milvus_cluster.errors import DriftTooLarge
@@ -220,3 +221,32 @@ def test_rows_of_a_living_cluster_in_a_flicker_go_back_to_it():
     new = labels((0, 95), (2, 5), (1, 40), (2, 20), (-1, 10))  # 5 rows of 0 join 20 noise
     result = stable_ids(old, new, IdLedger(2, ()))
     assert np.array_equal(result.labels, old) and result.drift.born == []
+
+
+def test_a_row_moved_into_a_born_cluster_is_held_while_it_is_near_its_old_one():
+    old = labels((0, 100), (1, 50), (-1, 60))
+    new = labels((0, 90), (2, 10), (1, 50), (2, 60))  # ten rows of 0 and the noise: born
+    near = np.ones(210, dtype=bool)
+    near[90:93] = False  # three of them are near 0 no more
+    result = stable_ids(old, new, IdLedger(2, ()), near=near)
+    assert set(result.labels[93:100]) == {0} and set(result.labels[90:93]) == {2}
+    assert set(result.labels[150:]) == {2} and result.ledger.next_id == 3
+
+
+def test_a_cluster_merged_into_a_born_one_keeps_its_id():
+    old = labels((0, 100), (1, 30), (-1, 40))
+    new = labels((0, 100), (5, 30), (5, 40))  # renamed already: 5 is born of 1 and noise
+    result = anchored(old, new, min_cluster_size=10)
+    assert set(result.labels[100:130]) == {1} and set(result.labels[130:]) == {5}
+    assert result.held.sum() == 30
+
+
+def test_a_cluster_torn_between_two_living_ones_keeps_its_rows_still_near_it():
+    old = labels((0, 100), (1, 30), (2, 100))
+    new = labels((0, 100), (0, 15), (2, 15), (2, 100))  # 1 went half to 0, half to 2
+    near = np.ones(230, dtype=bool)
+    near[100:110] = False  # ten of its rows moved away
+    result = stable_ids(old, new, IdLedger(3, ()), near=near, min_cluster_size=15)
+    assert set(result.labels[110:130]) == {1} and set(result.labels[100:110]) == {0}
+    fewer = stable_ids(old, new, IdLedger(3, ()), near=near, min_cluster_size=25)
+    assert set(fewer.labels[100:130]) == {0, 2} and fewer.drift.died == [1]

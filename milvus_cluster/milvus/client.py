@@ -30,6 +30,7 @@ from milvus_cluster.milvus.describe import (
 )
 from milvus_cluster.milvus.expressions import key_filter, quoted
 from milvus_cluster.milvus.in_flight import in_order
+from milvus_cluster.milvus.lite_files import drop_broken_index_files
 from milvus_cluster.milvus.probe import probe
 from milvus_cluster.milvus.translate import (
     check_lite_file,
@@ -195,14 +196,18 @@ class Milvus:
             return str(state).endswith("Loaded") and "NotLoad" not in str(state)
 
     def load(self, name: str) -> None:
-        for attempt in range(3):
+        for attempt in range(4):
             try:
                 with self._errors("load the collection", name):
                     self.client.load_collection(name)
                 return
             except MilvusClusterError:
-                # Milvus Lite can read an index file its background build is still writing.
-                if not self.lite or attempt == 2:
+                # Milvus Lite can read an index file its background build is still
+                # writing; one that a killed process left half written stays so: the
+                # last try drops such files (lite_files.py), which Lite builds again.
+                if not self.lite or attempt == 3:
+                    raise
+                if attempt == 2 and not drop_broken_index_files(self.uri, name):
                     raise
                 time.sleep(1 + attempt)
 
