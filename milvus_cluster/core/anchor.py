@@ -170,17 +170,14 @@ def undo_noise_births(old: np.ndarray, labels: np.ndarray) -> np.ndarray:
     if len(old_ids) == 0:
         return labels
     ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
-    born = ~np.isin(ids, old_ids) & (sizes < old_sizes.min())
-    was_noise = np.unique(labels[(old == -1) & (labels >= 0)], return_counts=True)
-    from_noise = dict(zip(*(values.tolist() for values in was_noise), strict=True))
+    small_born = ids[~np.isin(ids, old_ids) & (sizes < old_sizes.min())]
     flicker = [
         cluster
-        for cluster, size in zip(ids[born].tolist(), sizes[born].tolist(), strict=True)
-        if 2 * from_noise.get(cluster, 0) > size
+        for cluster in small_born.tolist()
+        if 2 * np.count_nonzero((labels == cluster) & (old == -1))
+        > np.count_nonzero(labels == cluster)
     ]
-    if not flicker:
-        return labels
-    return np.where(np.isin(labels, flicker), -1, labels)
+    return np.where(np.isin(labels, flicker), -1, labels) if flicker else labels
 
 
 def _renamed(labels: np.ndarray, renamed: dict[int, int]) -> np.ndarray:

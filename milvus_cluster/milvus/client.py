@@ -196,18 +196,24 @@ class Milvus:
             return str(state).endswith("Loaded") and "NotLoad" not in str(state)
 
     def load(self, name: str) -> None:
-        for attempt in range(4):
+        try:
+            self._load(name)
+        except MilvusClusterError:
+            # An index file a killed process left half written stays so: Lite builds
+            # it again once it is gone (lite_files.py).
+            if not self.lite or not drop_broken_index_files(self.uri, name):
+                raise
+            self._load(name)
+
+    def _load(self, name: str) -> None:
+        for attempt in range(3):
             try:
                 with self._errors("load the collection", name):
                     self.client.load_collection(name)
                 return
             except MilvusClusterError:
-                # Milvus Lite can read an index file its background build is still
-                # writing; one that a killed process left half written stays so: the
-                # last try drops such files (lite_files.py), which Lite builds again.
-                if not self.lite or attempt == 3:
-                    raise
-                if attempt == 2 and not drop_broken_index_files(self.uri, name):
+                # Milvus Lite can read an index file its background build is still writing.
+                if not self.lite or attempt == 2:
                     raise
                 time.sleep(1 + attempt)
 
