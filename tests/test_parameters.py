@@ -73,7 +73,7 @@ def test_engine_is_checked_and_auto_chooses_evoc_for_text_embeddings_only():
         with pytest.raises(ParameterError, match="leave out reduce"):
             Parameters(engine=engine, reduce="umap:5")
     text = Parameters().for_collection("COSINE", text_embeddings=True)
-    assert (text.engine, text.min_samples, text.k) == ("evoc-knn", 5, 40)  # 40 neighbours vote
+    assert (text.engine, text.min_samples, text.k) == ("evoc-knn", 5, 60)  # 60 neighbours vote
     evoc = Parameters(engine="evoc").for_collection("IP", text_embeddings=False)
     assert (evoc.min_samples, evoc.k) == (5, 15)  # EVoC's own defaults
     assert Parameters().for_collection("IP", text_embeddings=False).engine == "hdbscan"

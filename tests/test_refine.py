@@ -6,7 +6,7 @@ import numpy as np
 
 from milvus_cluster.core.clustering import ordered_by_size
 from milvus_cluster.core.knn import KnnGraph
-from milvus_cluster.core.refine import SHARE, _vote_once, knn_vote
+from milvus_cluster.core.refine import JOIN_SHARE, MOVE_SHARE, _vote_once, knn_vote
 
 
 def clustering_of(labels):
@@ -21,17 +21,18 @@ def graph_of(rows: list[list[int]]) -> KnnGraph:
 
 
 def test_rows_join_the_cluster_of_most_of_their_neighbours_and_no_other():
-    # rows 0-3 cluster 0, rows 4-8 cluster 1 (the larger), row 9 noise, row 10 noise
-    labels = [0, 0, 0, 0, 1, 1, 1, 1, 1, -1, -1]
+    # rows 0-3 cluster 0, rows 4-8 cluster 1 (the larger), rows 9-11 noise
+    labels = [0, 0, 0, 0, 1, 1, 1, 1, 1, -1, -1, -1]
     graph = graph_of(
-        [[1, 2, 3, 4, 9]] * 4  # 0-3: 3 of 5 in their own cluster: too few to move
-        + [[5, 6, 7, 8, 4]] * 5
-        + [[4, 5, 6, 7, 0]]  # 9: 4 of 5 (0.8) in cluster 1: joins it
-        + [[4, 5, 0, 1, -1]]  # 10: split 2 and 2: stays noise
+        [[1, 2, 3, 0, 0, 4, 4, 9, 9, 9]] * 4  # 0-3: 6 of 10 in their own: too few to move
+        + [[5, 6, 7, 8, 4, 5, 6, 7, 8, 4]] * 5
+        + [[4, 5, 6, 7, 8, 4, 5, 6, 7, 0]]  # 9: 9 of 10 (JOIN_SHARE) in cluster 1: joins
+        + [[4, 5, 6, 7, 8, 4, 5, 6, 0, 1]]  # 10: 8 of 10: a member would move, noise stays
+        + [[4, 5, 6, 0, 1, 2, -1, -1, -1, -1]]  # 11: split: stays noise
     )
     voted = knn_vote(graph, clustering_of(labels))
     big, small = voted.labels[4], voted.labels[0]
-    assert voted.labels.tolist() == [small] * 4 + [big] * 6 + [-1]
+    assert voted.labels.tolist() == [small] * 4 + [big] * 6 + [-1, -1]
     assert voted.probabilities[9] == 0 and voted.probabilities[4] > 0  # joined: prob 0
     assert list(voted.sizes) == [6, 4]
 
@@ -53,7 +54,8 @@ def test_the_median_finds_the_same_winners_as_counting_every_label():
     expected = labels.copy()
     for row in range(500):
         counts = np.bincount(votes[row][votes[row] >= 0], minlength=3)
-        if counts.max() >= SHARE * 12:
+        share = JOIN_SHARE if labels[row] < 0 else MOVE_SHARE
+        if counts.max() >= share * 12:
             expected[row] = int(np.argmax(counts))
     assert np.array_equal(voted, expected)
     assert np.count_nonzero(voted != labels) > 50
