@@ -165,8 +165,10 @@ def indexed(client: Any, n: int, start: float) -> float:
 
 def settled(uri: str, n: int) -> float:
     """Before the sample run, as a nightly relabel finds it: the copy the full run made
-    indexed (measured: a sample run that shared the cores with that build took 56 s to
-    assign 100,000 rows at 200,000, the same run again on the idle server 32 s)."""
+    indexed, so that the run does not share the cores with that build. (At 200,000
+    rows a sample run right after the full run assigned its 100,000 rows in 56 s, a
+    later one on the same rows 32 s; at 1,000,000 the copy was indexed by the time the
+    full run ended.)"""
     from pymilvus import MilvusClient
 
     client = MilvusClient(uri)

@@ -112,7 +112,8 @@ def clustering_choices(defaults: bool = True) -> Decorator:
             default="auto" if defaults else None,
             show_default=defaults,
             help="hdbscan: HDBSCAN on the kNN graph; evoc: EVoC on the vectors (COSINE/IP); "
-            "evoc-knn: EVoC, then rows join the cluster of 70 % of their --k (40) neighbours; "
+            "evoc-knn: EVoC, then its borders voted on by --k (60) exact neighbours (noise "
+            "joins at 90 %, a member moves at 70 %); "
             "auto: evoc-knn for texts that `ingest` embedded, hdbscan otherwise (README)." + last,
         ),
     )

@@ -30,7 +30,7 @@ from hdbscan._hdbscan_tree import compute_stability, condense_tree, get_clusters
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
-from milvus_cluster.core.knn import KnnGraph
+from milvus_cluster.core.knn import KnnGraph, normalised
 from milvus_cluster.core.layers import Layers
 from milvus_cluster.errors import ParameterError
 
@@ -201,7 +201,7 @@ def _nearest_bridges(
 
     points = np.ascontiguousarray(vectors, dtype=np.float32)
     if metric != "L2":  # COSINE and IP distances are chord distances of unit vectors
-        points = points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-30)
+        points = normalised(points)
     pieces = int(piece_of.max()) + 1
     component = piece_of
     found: list[tuple[int, int, float]] = []

@@ -39,11 +39,18 @@ JOIN_SHARE = 0.9  # of them in one cluster: a noise row joins it
 ROUNDS = 3
 
 
-def knn_vote(graph: KnnGraph, clustering: Clustering, rounds: int = ROUNDS) -> Clustering:
-    """The clustering after the vote (see the module's contract)."""
+def knn_vote(
+    graph: KnnGraph,
+    clustering: Clustering,
+    rounds: int = ROUNDS,
+    move_share: float = MOVE_SHARE,
+    join_share: float = JOIN_SHARE,
+) -> Clustering:
+    """The clustering after the vote (see the module's contract; the shares are
+    arguments for scripts/bench_vote.py, which compares them)."""
     labels = clustering.labels
     for _ in range(rounds):
-        voted = _vote_once(graph, labels)
+        voted = _vote_once(graph, labels, move_share, join_share)
         if np.array_equal(voted, labels):
             break
         labels = voted
@@ -53,12 +60,17 @@ def knn_vote(graph: KnnGraph, clustering: Clustering, rounds: int = ROUNDS) -> C
     return ordered_by_size(labels, probabilities, scores, clustering.pieces)
 
 
-def _vote_once(graph: KnnGraph, labels: np.ndarray) -> np.ndarray:
+def _vote_once(
+    graph: KnnGraph,
+    labels: np.ndarray,
+    move_share: float = MOVE_SHARE,
+    join_share: float = JOIN_SHARE,
+) -> np.ndarray:
     if graph.k == 0:
         return labels
     votes = np.where(graph.indices >= 0, labels[np.maximum(graph.indices, 0)], -1)
     winner = np.sort(votes, axis=1)[:, graph.k // 2]
     support = np.count_nonzero(votes == winner[:, None], axis=1)
-    share = np.where(labels < 0, JOIN_SHARE, MOVE_SHARE)
+    share = np.where(labels < 0, join_share, move_share)
     wins = (winner >= 0) & (support >= share * graph.k)
     return np.where(wins, winner, labels)

@@ -63,7 +63,9 @@ def collect_vectors(
     first = unique_keys(pks)
     if len(first) < filled:
         return Vectors(pks[first], vectors[first])
-    return Vectors(pks, vectors if filled == len(vectors) else vectors[:filled].copy())
+    # Fewer rows than counted (deleted meanwhile): a view of the buffer, not a copy,
+    # which would hold two copies of the vectors for a moment.
+    return Vectors(pks, vectors[:filled])
 
 
 def in_key_order(read: Vectors) -> Vectors:
