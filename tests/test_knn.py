@@ -7,15 +7,11 @@ import pytest
 
 from milvus_cluster.core.keys import KeyIndex
 from milvus_cluster.core.knn import (
-    IVF_RECALL,
-    IvfIndex,
-    LocalIndex,
     check_unit_length,
     graph_from_hits,
     hits_to_matrix,
     local_knn,
     milvus_knn,
-    normalised,
     search_batch_size,
     to_distances,
 )
@@ -143,33 +139,3 @@ def test_hnsw_graph_finds_the_true_neighbours():
     vectors = blobs(3_000, 24, 12, seed=6)
     graph = local_knn(vectors, 10, "COSINE", exact_limit=0, cells=0)
     assert recall_of(graph.indices, local_knn(vectors, 10, "COSINE").indices) >= 0.95
-
-
-@pytest.mark.parametrize("metric", ["L2", "COSINE"])
-def test_the_votes_ivf_index_probes_enough_lists_for_its_recall(metric):
-    """Sample mode's index: approximate hits at exact distances, nearest first, and as
-    many lists probed as recall@k 0.95 on the base's own rows needs."""
-    base, queries = blobs(6_000, 24, 12, seed=7), blobs(500, 24, 12, seed=8)
-    approximate = LocalIndex(base, metric, 10, exact_limit=0, approximate="ivf")
-    assert isinstance(approximate.approximate, IvfIndex)
-    assert approximate.approximate.recall >= IVF_RECALL
-    rows, raw = approximate.search(queries, 10)
-    exact_rows, _ = LocalIndex(base, metric, 10).search(queries, 10)
-    assert recall_of(rows, exact_rows) >= 0.9
-    hit = approximate.base[rows]
-    asked = normalised(queries) if metric == "COSINE" else queries
-    if metric == "L2":
-        assert np.allclose(raw, ((hit - asked[:, None, :]) ** 2).sum(axis=2), rtol=1e-4)
-        assert (np.diff(raw, axis=1) >= 0).all()
-    else:
-        assert np.allclose(raw, np.einsum("bkd,bd->bk", hit, asked), atol=1e-5)
-        assert (np.diff(raw, axis=1) <= 0).all()
-
-
-def test_the_ivf_index_probes_more_lists_where_fewer_miss_too_much():
-    """Uniform points have no clusters for the lists to follow: the recall check at build
-    raises the probes until recall@k reaches the target."""
-    base = np.random.default_rng(9).normal(size=(4_000, 16)).astype(np.float32)
-    index = IvfIndex(base, "L2", 10)
-    assert index.recall >= IVF_RECALL
-    assert index.nprobe > 8

@@ -4,8 +4,7 @@ The contract: a collection whose label field exists, a SampleRecord (jobs/sampli
 whose clusters are the catalog's, and a Shard. Every row of the shard that is not in
 the sample gets the label `assign` would give it (core/vote.py: the clusters' scales,
 the noise cut-off), with its k nearest neighbours among the sample's rows found in a
-local faiss index over the sample's vectors (exact up to 20,000 sampled rows, IVF lists
-probed for recall 0.95 beyond: core/knn.py's IvfIndex). Why local: Milvus cannot search "the
+local faiss index over the sample's vectors. Why local: Milvus cannot search "the
 sample" without a filter that names its keys, and a local index answers 10-100× more
 queries a second than a Milvus search on Lite or on the 2.3.5 server (README, *Sample
 mode*).
@@ -38,7 +37,7 @@ import numpy as np
 from milvus_cluster.checkpoints import checkpoint
 from milvus_cluster.commands.stages import Advance, Clock
 from milvus_cluster.core.keys import KeyIndex, as_key_array
-from milvus_cluster.core.knn import VOTE_EXACT_LIMIT, LocalIndex
+from milvus_cluster.core.knn import LocalIndex
 from milvus_cluster.core.labels import label_array
 from milvus_cluster.core.layers import Layers
 from milvus_cluster.core.parameters import Parameters
@@ -167,8 +166,7 @@ def spread(
     progress = load_progress(job.catalog, record.run_id, shard)
     waiting = [(p, keys[_resume_at(keys, progress, p) :]) for p, keys in groups]
     done_before = progress.rows
-    index = LocalIndex(known.vectors, info.metric, model.k, VOTE_EXACT_LIMIT, approximate="ivf")
-    voter = Voter(index, known, model)
+    voter = Voter(LocalIndex(known.vectors, info.metric, model.k), known, model)
     labelled = _upserted if the_plan.write == "partial upsert" else _rewritten
     with clock.stage("assign", sum(len(keys) for _, keys in waiting)) as advance:
         advance = job.checked(advance)
@@ -196,8 +194,7 @@ class Voter:
     # The rewrites in flight vote from several threads; faiss's exact search runs on
     # BLAS threads of its own, and several at once fight for the cores. Measured, 40,000
     # queries against 20,000 sampled rows on 2 cores: one caller 2.7 s, four at once
-    # 9.1 s, four taking turns 2.9 s. faiss's IVF search beyond that runs on OpenMP
-    # threads of its own too.
+    # 9.1 s, four taking turns 2.9 s (HNSW, beyond 50,000 rows, 2.7-2.9 s either way).
     turns: threading.Lock = field(default_factory=threading.Lock)
 
     def columns(self, info: CollectionInfo, rows: list[dict]) -> LabelColumns:

@@ -44,13 +44,6 @@ LOCAL_BATCH = 4096
 # compared with the rows of its CELL_PROBES nearest cells.
 CELLS_PER_SQRT_N = 0.5
 CELL_PROBES = 16
-# Sample mode's vote (IvfIndex): exact search up to VOTE_EXACT_LIMIT sampled rows, where
-# it answers >= 12,900 queries/s on 2 cores (20,000 × 384-d), faster than a server
-# rewrites rows; beyond, IVF lists, as many probed as give IVF_RECALL.
-VOTE_EXACT_LIMIT = 20_000
-IVF_LISTS_PER_SQRT_N = 4
-IVF_RECALL = 0.95
-IVF_CHECKED_ROWS = 1_000
 
 
 @dataclass(frozen=True)
@@ -216,19 +209,12 @@ def cell_plan(n: int) -> tuple[int, int]:
 class LocalIndex:
     """faiss over `vectors` (m × dim), searched by `search(queries, limit)`, which
     returns the hit rows (b × limit, -1 where fewer) and raw distances as Milvus would
-    (squared L2, or similarity). Exact up to `exact_limit` rows; beyond, an approximate
-    index: HNSW (as Milvus itself would use; `approximate="hnsw"`) or an IVF index whose
-    probes are set by its measured recall (`"ivf"`, IvfIndex). faiss rather than
-    hand-written search: it ships with milvus-lite. Used for the kNN graph and for
-    sample mode's vote."""
+    (squared L2, or similarity). Exact up to LOCAL_EXACT_LIMIT rows, an HNSW index (as
+    Milvus itself would use) beyond. faiss rather than hand-written search: it ships
+    with milvus-lite. Used for the kNN graph and for sample mode's vote."""
 
     def __init__(
-        self,
-        vectors: np.ndarray,
-        metric: Metric,
-        limit: int,
-        exact_limit: int = LOCAL_EXACT_LIMIT,
-        approximate: Literal["hnsw", "ivf"] = "hnsw",
+        self, vectors: np.ndarray, metric: Metric, limit: int, exact_limit: int = LOCAL_EXACT_LIMIT
     ) -> None:
         import faiss
 
@@ -237,14 +223,12 @@ class LocalIndex:
         if metric == "COSINE":
             self.base = normalised(self.base)
         self.faiss_metric = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
-        self.approximate: Any = None
-        if len(self.base) > exact_limit and approximate == "ivf":
-            self.approximate = IvfIndex(self.base, metric, limit)
-        elif len(self.base) > exact_limit:
-            self.approximate = faiss.IndexHNSWFlat(self.base.shape[1], 32, self.faiss_metric)
-            self.approximate.hnsw.efConstruction = 80
-            self.approximate.add(self.base)
-            self.approximate.hnsw.efSearch = max(64, 4 * limit)
+        self.hnsw = None
+        if len(self.base) > exact_limit:
+            self.hnsw = faiss.IndexHNSWFlat(self.base.shape[1], 32, self.faiss_metric)
+            self.hnsw.hnsw.efConstruction = 80
+            self.hnsw.add(self.base)
+            self.hnsw.hnsw.efSearch = max(64, 4 * limit)
 
     def __len__(self) -> int:
         return len(self.base)
@@ -255,91 +239,23 @@ class LocalIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if self.metric == "COSINE":
             queries = normalised(queries)
-        if self.approximate is not None:
-            raw, rows = self.approximate.search(queries, limit)
+        if self.hnsw is not None:
+            raw, rows = self.hnsw.search(queries, limit)
         else:
             raw, rows = faiss.knn(queries, self.base, limit, metric=self.faiss_metric)
         return rows, raw
 
 
-class IvfIndex:
-    """An IVF index over `base` (m × dim; unit vectors for COSINE) for sample mode's
-    vote: √m·IVF_LISTS_PER_SQRT_N lists of fp16 codes, probed as few as give recall@limit
-    >= IVF_RECALL on the base's own rows (measured at build against exact search, so
-    text embeddings, where lists are less clean than on clustered data, get more
-    probes); the hits' distances are computed again from the float32 base, so they are
-    exact and in order. Measured on 100,000 sampled rows of the benchmark's 384-d data,
-    40,000 queries on 2 cores (README, *Sample mode*): exact search 3,100 queries/s,
-    HNSW (M 32, ef 128) 5,100 and 10.7 s to build, this index 11,500 (16 probes) and
-    2.3 s to build, its votes the same as the exact search's."""
-
-    def __init__(self, base: np.ndarray, metric: Metric, limit: int) -> None:
-        import faiss
-
-        self.base, self.metric = base, metric
-        nlist = max(1, min(len(base) // 40, round(IVF_LISTS_PER_SQRT_N * len(base) ** 0.5)))
-        self.index = ivf_index(base, nlist, metric, fp16=True)
-        checked = base[:: max(1, len(base) // IVF_CHECKED_ROWS)][:IVF_CHECKED_ROWS]
-        wanted = min(limit, len(base) - 1)
-        _, truth = faiss.knn(checked, base, wanted + 1, metric=self.index.metric_type)
-        self.nprobe, self.recall = nlist, 1.0
-        for nprobe in (2**p for p in range(3, 31)):
-            if nprobe >= nlist:
-                break
-            self.index.nprobe = nprobe
-            _, found = self.index.search(checked, wanted + 1)
-            recall = _shared_share(found, truth)
-            if recall >= IVF_RECALL:
-                self.nprobe, self.recall = nprobe, recall
-                break
-        self.index.nprobe = self.nprobe
-
-    def search(self, queries: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        """(raw distances, rows) as faiss returns them, the distances exact."""
-        _, rows = self.index.search(queries, limit)
-        hit = self.base[np.maximum(rows, 0)]
-        if self.metric == "L2":
-            raw = np.einsum("bkd,bkd->bk", hit - queries[:, None, :], hit - queries[:, None, :])
-            raw = np.where(rows >= 0, raw, np.inf)
-            order = np.argsort(raw, axis=1, kind="stable")
-        else:
-            raw = np.where(rows >= 0, np.einsum("bkd,bd->bk", hit, queries), -np.inf)
-            order = np.argsort(-raw, axis=1, kind="stable")
-        raw = np.take_along_axis(raw, order, axis=1).astype(np.float32)
-        return raw, np.take_along_axis(rows, order, axis=1)
-
-
-def _shared_share(found: np.ndarray, truth: np.ndarray) -> float:
-    """recall@k of `found` against `truth` (b × (k+1) rows each, the query row itself
-    among them, as searching the base's own rows gives): the share of each row's k true
-    neighbours found, the row itself not counted."""
-    own = truth[:, :1]
-    hits = sum(
-        np.count_nonzero((found == truth[:, [j]]) & (truth[:, [j]] != own), axis=1)
-        for j in range(truth.shape[1])
-    )
-    wanted = np.count_nonzero(truth != own, axis=1)
-    return float(hits.sum() / max(1, wanted.sum()))
-
-
-def ivf_index(
-    vectors: np.ndarray, nlist: int, metric: Metric, train_rows: int = 0, fp16: bool = False
-) -> Any:
-    """A faiss IVFFlat index over `vectors` (unit vectors for COSINE), or with `fp16` its
-    vectors stored as float16 (half the memory, scanned faster); its lists trained on
-    an evenly spaced sample of `train_rows` rows (default 40 per list, the fewest faiss
-    trains on without a warning)."""
+def ivf_index(vectors: np.ndarray, nlist: int, metric: Metric, train_rows: int = 0) -> Any:
+    """A faiss IVFFlat index over `vectors` (unit vectors for COSINE), its lists
+    trained on an evenly spaced sample of `train_rows` rows (default 40 per list, the
+    fewest faiss trains on without a warning)."""
     import faiss
 
     dim = vectors.shape[1]
     faiss_metric = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
     quantizer = faiss.IndexFlat(dim, faiss_metric)
-    index: Any
-    if fp16:
-        fp16_codes = faiss.ScalarQuantizer.QT_fp16
-        index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist, fp16_codes, faiss_metric)
-    else:
-        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss_metric)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss_metric)
     train_rows = min(len(vectors), train_rows or 40 * nlist)
     step = max(1, len(vectors) // train_rows)
     index.train(np.ascontiguousarray(vectors[::step][:train_rows]))
