@@ -1,6 +1,6 @@
 """Benchmark the index sample mode's vote searches (commands/spread.py, core/knn.py's
-LocalIndex: exact search, HNSW beyond 50,000 sampled rows) against faiss IVF indexes of
-float32 and float16 codes at several probe counts, on the same sample.
+LocalIndex: exact search, HNSW beyond 50,000 sampled rows) against a faiss IVF index
+(core/knn.py's ivf_index) at several probe counts, on the same sample.
 
 Data: bench/data.py's synthetic 384-d unit vectors (40 clusters + 10 % noise, seeded);
 the first --sample rows are the labelled sample (their true groups as labels, each
@@ -38,21 +38,12 @@ Json = dict[str, Any]
 
 
 class IvfVoter:
-    """A faiss IVF index searched as the vote searches a LocalIndex."""
+    """core/knn.py's ivf_index over the sample, searched as the vote searches a LocalIndex."""
 
-    def __init__(self, base: np.ndarray, nprobe: int, fp16: bool) -> None:
-        import faiss
+    def __init__(self, base: np.ndarray, nprobe: int) -> None:
+        from milvus_cluster.core.knn import ivf_index
 
-        nlist = round(4 * len(base) ** 0.5)
-        fp16_codes = faiss.ScalarQuantizer.QT_fp16
-        quantizer = faiss.IndexFlatIP(base.shape[1])
-        self.index = (
-            faiss.IndexIVFScalarQuantizer(quantizer, base.shape[1], nlist, fp16_codes, IP)
-            if fp16
-            else faiss.IndexIVFFlat(quantizer, base.shape[1], nlist, IP)
-        )
-        self.index.train(base[:: max(1, len(base) // (40 * nlist))][: 40 * nlist])
-        self.index.add(base)
+        self.index = ivf_index(base, round(4 * len(base) ** 0.5), "COSINE")
         self.index.nprobe = nprobe
         self.metric, self.size = "COSINE", len(base)
 
@@ -64,12 +55,13 @@ class IvfVoter:
         return rows, raw
 
 
-def recall_on_own_rows(index: Any, base: np.ndarray, truth: np.ndarray) -> float:
-    """recall@K of the sample's first CHECKED rows (every len/CHECKED-th), self not counted."""
-    checked = base[:: len(base) // CHECKED][:CHECKED]
-    rows, _ = index.search(checked, K + 1)
-    own = np.arange(0, len(base), len(base) // CHECKED)[:CHECKED, None]
-    found = [len(set(r) & set(t) - {o}) for r, t, o in zip(rows, truth, own[:, 0])]
+def recall_on_own_rows(
+    index: Any, rows_checked: np.ndarray, base: np.ndarray, truth: np.ndarray
+) -> float:
+    """recall@K of the sample's rows `rows_checked` (`truth`: their exact K + 1 nearest,
+    themselves among them), themselves not counted."""
+    rows, _ = index.search(base[rows_checked], K + 1)
+    found = [len(set(r) & set(t) - {o}) for r, t, o in zip(rows, truth, rows_checked)]
     return float(np.sum(found) / (CHECKED * K))
 
 
@@ -90,8 +82,8 @@ def main() -> None:
     similarity, _ = faiss.knn(base, base, MIN_SAMPLES + 1, metric=IP)
     core = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * similarity[:, MIN_SAMPLES]))
     scales = cluster_scales(labels, core)
-    checked = base[:: len(base) // CHECKED][:CHECKED]
-    _, nearest = faiss.knn(checked, base, K + 1, metric=IP)
+    checked = np.arange(0, len(base), len(base) // CHECKED)[:CHECKED]
+    _, nearest = faiss.knn(base[checked], base, K + 1, metric=IP)
 
     def measured(name: str, build: Any, exact: np.ndarray | None) -> Json:
         start = time.perf_counter()
@@ -107,7 +99,7 @@ def main() -> None:
             "index": name, "build_seconds": round(built, 2),
             "votes_per_second": round(len(queries) / seconds),
             "same_vote_as_exact": 1.0 if exact is None else float(np.mean(votes == exact)),
-            "recall": recall_on_own_rows(index, base, nearest), "votes": votes,
+            "recall": recall_on_own_rows(index, checked, base, nearest), "votes": votes,
             "load": os.getloadavg()[0],
         }  # fmt: skip
 
@@ -115,10 +107,9 @@ def main() -> None:
         ("exact", lambda: LocalIndex(base, "COSINE", K, exact_limit=len(base))),
         ("HNSW (M 32, ef 128)", lambda: LocalIndex(base, "COSINE", K, exact_limit=0)),
     ]
-    for fp16 in (False, True):
-        for nprobe in (8, 16, 32, 64):
-            name = f"IVF{' fp16' if fp16 else ''} {round(4 * len(base) ** 0.5)} lists, {nprobe}"
-            builds.append((name, lambda p=nprobe, h=fp16: IvfVoter(base, p, h)))
+    for nprobe in (8, 16, 32, 64):
+        name = f"IVF {round(4 * len(base) ** 0.5)} lists, {nprobe} probes"
+        builds.append((name, lambda p=nprobe: IvfVoter(base, p)))
     results: list[Json] = []
     for name, build in builds:
         results.append(measured(name, build, results[0]["votes"] if results else None))

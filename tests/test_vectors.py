@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from milvus_cluster.core.vectors import collect_vectors, in_key_order
+from milvus_cluster.core.vectors import Vectors, collect_vectors, in_key_order
 from milvus_cluster.errors import CollectionError
 
 
@@ -32,3 +33,19 @@ def test_rows_in_key_order_whatever_order_they_were_read_in(keys):
     assert ordered.pks.tolist() == sorted(keys)
     assert ordered.vectors[:, 0].tolist() == [keys.index(k) for k in sorted(keys)]
     assert in_key_order(ordered) is ordered  # already in order: no copy
+
+
+def test_rows_read_by_key_ranges_are_sorted_a_stretch_at_a_time():
+    """Rows out of order only within ranges of keys (as the key-range reader gives them)
+    are sorted in the read's own matrix, a few ranges at a time."""
+    rng = np.random.default_rng(0)
+    keys = np.concatenate(
+        [rng.permutation(np.arange(start, start + 100)) for start in range(0, 1_000, 100)]
+    )
+    matrix = np.column_stack([keys, -keys]).astype(np.float32)
+    read = Vectors(keys.astype(np.int64), matrix)
+    ordered = in_key_order(read, chunk=150)
+    assert ordered.vectors is matrix  # sorted where it was read: no second copy
+    assert ordered.pks.tolist() == list(range(1_000))
+    assert ordered.vectors[:, 0].tolist() == list(range(1_000))
+    assert ordered.vectors[:, 1].tolist() == [-k for k in range(1_000)]

@@ -330,7 +330,7 @@ class Milvus:
         streams: int = READ_STREAMS,
     ) -> Iterator[list[dict[str, Any]]]:
         """Every row's `fields`, by INT64 key ranges cut every READ_BATCH keys of `keys`
-        (sorted), `streams` queries in flight from threads, the rows in key order.
+        (sorted), `streams` queries in flight from threads, the batches in key order.
         The first range has no lower bound and the last no upper one, so the ranges
         cover every key there is, inserted since `keys` was read or not. A range that
         grew past the query limit meanwhile is read with an iterator instead."""
@@ -347,12 +347,9 @@ class Milvus:
             )
             expression = " and ".join(parts)
             rows = self.query(name, expression, fields, limit=RANGE_LIMIT)
-            if len(rows) >= RANGE_LIMIT:
-                rows = [row for batch in self.iterate(name, fields, expression) for row in batch]
-            # A query returns a range's rows in segment order: sorted here, the ranges
-            # ascending, every row comes out in key order, which the clustering needs
-            # (core/vectors.py in_key_order), without a sorted copy of all the vectors.
-            return sorted(rows, key=lambda row: row[pk])
+            if len(rows) < RANGE_LIMIT:
+                return rows
+            return [row for batch in self.iterate(name, fields, expression) for row in batch]
 
         yield from in_order(one, bounds, streams, "read-range")
 
