@@ -131,17 +131,24 @@ def spanning_tree(
     """Minimum spanning tree of the mutual-reachability graph, as hdbscan's (n-1) × 3
     edge list (a, b, weight) sorted by weight, and the number of pieces joined."""
     n = graph.n
-    rows = np.repeat(np.arange(n, dtype=np.int32), graph.k)
-    cols = graph.indices.ravel()
-    present = cols >= 0
-    rows, cols = rows[present], cols[present]
-    weights = np.maximum(graph.distances.ravel()[present].astype(np.float64), core[rows])
-    weights = np.maximum(weights, core[cols])
-    finite = np.isfinite(weights)
-    matrix = csr_matrix(
-        (np.maximum(weights[finite], _ZERO), (rows[finite], cols[finite])), shape=(n, n)
-    )
-    tree = coo_matrix(minimum_spanning_tree(matrix))
+    # Mutual reachability in float32, in place: a maximum of float32 values is one of
+    # them, so nothing rounds, and the graph's own n × k shape gives the CSR matrix its
+    # rows directly (no COO triplets, no sort). At 1,000,000 × 32 this stage held 1.7 GiB
+    # of temporaries the other way; now about 0.7 (README, Scale).
+    near = core.astype(np.float32)
+    cols = graph.indices
+    weights = np.maximum(graph.distances, near[:, None])
+    np.maximum(weights, near[cols], out=weights)  # cols of -1 are dropped just below
+    kept = (cols >= 0) & np.isfinite(weights)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.count_nonzero(kept, axis=1), out=indptr[1:])
+    data = weights[kept].astype(np.float64)
+    del weights
+    np.maximum(data, _ZERO, out=data)
+    matrix = csr_matrix((data, cols[kept], indptr), shape=(n, n))
+    del kept, data
+    tree = coo_matrix(minimum_spanning_tree(matrix, overwrite=True))
+    del matrix
     tree_weights = np.where(tree.data <= _ZERO, 0.0, tree.data)
     edges = np.column_stack([tree.row, tree.col, tree_weights]).astype(np.float64)
     pieces, piece_of = _components(edges, n)
