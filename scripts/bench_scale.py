@@ -24,7 +24,8 @@ average before and after each run (the machine is shared: prefer the ratios).
 With --knn-methods, the kNN methods alone on the same vectors (bench/knn_methods.py):
 seconds and recall@k against exact neighbours of 20,000 rows.
 
-Run (one heavy benchmark at a time on a shared machine):
+Run (one heavy benchmark at a time on a shared machine; the bench extra installed:
+.venv/bin/pip install -e ".[bench]"):
     .venv/bin/python scripts/bench_scale.py --rows 200000 --backend server --sample 20000
     .venv/bin/python scripts/bench_scale.py --rows 1000000 --backend server --sample 100000
     .venv/bin/python scripts/bench_scale.py --rows 200000 --backend lite --knn-methods
@@ -34,6 +35,7 @@ Results: a table on stdout, everything in --out (bench-results/bench_scale.json)
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -377,6 +379,9 @@ def main() -> None:
         {"floor": floor_worker, "knn": knn_worker}[kind](rest[0], int(rest[1]), rest[2])
         return
     backends = ["lite", "server"] if args.backend == "both" else [args.backend]
+    if "server" in backends and importlib.util.find_spec("psutil") is None:
+        # Said before the data is made: the server's RSS sampler needs it, an hour in.
+        sys.exit('bench_scale.py needs the bench extra: .venv/bin/pip install -e ".[bench]"')
     report: Json = {"records": [], "knn_methods": {}, "load_start": load()}
     args.out.parent.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as work:

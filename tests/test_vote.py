@@ -59,3 +59,65 @@ def test_many_rows_at_once():
 def test_scales_are_the_largest_core_distance_of_each_cluster():
     scales = cluster_scales(np.array([0, 0, 2, -1, 2]), np.array([1.0, 3.0, 0.5, 9.0, 0.7]))
     assert np.isnan(scales[1]) and scales[0] == 3.0 and scales[2] == 0.7
+
+
+# -- the sample's index (vote_index) ---------------------------------------------
+
+
+def clustered_sample(rows: int, seed: int = 0):
+    """Unit vectors round 24 centres in 32 dimensions, some close enough to share rows,
+    labelled by their centre, with each cluster's scale from exact core distances."""
+    from milvus_cluster.core.knn import LocalIndex, to_distances
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(24, 32))
+    truth = rng.integers(0, 24, rows)
+    vectors = centres[truth] + rng.normal(scale=1.2, size=(rows, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    _, raw = LocalIndex(vectors, "COSINE", 17, exact_limit=rows).search(vectors, 17)
+    return vectors, truth, cluster_scales(truth, to_distances(raw[:, 16], "COSINE"))
+
+
+def test_the_vote_index_is_exact_up_to_its_limit():
+    from milvus_cluster.core.knn import LocalIndex
+    from milvus_cluster.core.vote import vote_index
+
+    vectors, labels, scales = clustered_sample(1_500)
+    index = vote_index(vectors, labels, "COSINE", 16, scales, exact_limit=1_500)
+    assert isinstance(index, LocalIndex) and index.hnsw is None
+
+
+def test_beyond_it_ivf_probes_the_fewest_lists_that_give_the_exact_votes():
+    """The probes are chosen on the sample's own rows; rows outside the sample then get
+    the exact search's votes too, from a fraction of the lists."""
+    from milvus_cluster.core.knn import IvfIndex, LocalIndex
+    from milvus_cluster.core.vote import VOTE_PROBES, vote_in_sample, vote_index
+
+    vectors, labels, scales = clustered_sample(12_000)
+    sample, others = vectors[:8_000], vectors[8_000:]
+    index = vote_index(sample, labels[:8_000], "COSINE", 16, scales, exact_limit=1_000)
+    assert isinstance(index, IvfIndex) and index.probes in VOTE_PROBES
+    assert index.probes < index.lists / 4  # a small share of the lists: the point of it
+    exact = LocalIndex(sample, "COSINE", 16, exact_limit=len(sample))
+    expected = vote_in_sample(exact, labels[:8_000], others, 16, scales).labels
+    found = vote_in_sample(index, labels[:8_000], others, 16, scales).labels
+    assert (found == expected).mean() >= 0.995 and (expected >= 0).mean() > 0.5
+    if index.probes > VOTE_PROBES[0]:  # the count before it did not agree as often
+        fewer = VOTE_PROBES[VOTE_PROBES.index(index.probes) - 1]
+        index.probes = fewer
+        assert (
+            vote_in_sample(index, labels[:8_000], others, 16, scales).labels == expected
+        ).mean() < 1.0
+
+
+def test_where_no_probe_count_gives_the_exact_votes_the_search_stays_exact():
+    """Labels that have nothing to do with where rows lie: one probe of 75 lists cannot
+    give the exact votes, so the vote keeps exact search."""
+    from milvus_cluster.core.knn import LocalIndex
+    from milvus_cluster.core.vote import vote_index
+
+    vectors, _, _ = clustered_sample(3_000)
+    labels = np.random.default_rng(1).integers(0, 5, 3_000)
+    scales = np.full(5, 10.0)
+    index = vote_index(vectors, labels, "COSINE", 16, scales, exact_limit=1_000, probes=(1,))
+    assert isinstance(index, LocalIndex) and index.hnsw is None

@@ -4,7 +4,8 @@ The contract: a collection whose label field exists, a SampleRecord (jobs/sampli
 whose clusters are the catalog's, and a Shard. Every row of the shard that is not in
 the sample gets the label `assign` would give it (core/vote.py: the clusters' scales,
 the noise cut-off), with its k nearest neighbours among the sample's rows found in a
-local faiss index over the sample's vectors. Why local: Milvus cannot search "the
+local faiss index over the sample's vectors (core/vote.py's vote_index: exact search,
+or an IVF index probed as few lists as give the exact votes). Why local: Milvus cannot search "the
 sample" without a filter that names its keys, and a local index answers 10-100× more
 queries a second than a Milvus search on Lite or on the 2.3.5 server (README, *Sample
 mode*).
@@ -37,13 +38,12 @@ import numpy as np
 from milvus_cluster.checkpoints import checkpoint
 from milvus_cluster.commands.stages import Advance, Clock
 from milvus_cluster.core.keys import KeyIndex, as_key_array
-from milvus_cluster.core.knn import LocalIndex
 from milvus_cluster.core.labels import label_array
 from milvus_cluster.core.layers import Layers
 from milvus_cluster.core.parameters import Parameters
 from milvus_cluster.core.sample import Shard, in_sample
 from milvus_cluster.core.vectors import collect_vectors
-from milvus_cluster.core.vote import vote_in_sample
+from milvus_cluster.core.vote import SampleIndex, vote_in_sample, vote_index
 from milvus_cluster.errors import CollectionError, LockLost
 from milvus_cluster.jobs.catalog import Catalog, catalog_name
 from milvus_cluster.jobs.run import Job
@@ -166,7 +166,8 @@ def spread(
     progress = load_progress(job.catalog, record.run_id, shard)
     waiting = [(p, keys[_resume_at(keys, progress, p) :]) for p, keys in groups]
     done_before = progress.rows
-    voter = Voter(LocalIndex(known.vectors, info.metric, model.k), known, model)
+    index = vote_index(known.vectors, known.labels, info.metric, model.k, model.scales)
+    voter = Voter(index, known, model)
     labelled = _upserted if the_plan.write == "partial upsert" else _rewritten
     with clock.stage("assign", sum(len(keys) for _, keys in waiting)) as advance:
         advance = job.checked(advance)
@@ -188,13 +189,14 @@ def spread(
 class Voter:
     """The sample's index, its rows and the rule's model: what a batch is voted on by."""
 
-    index: LocalIndex
+    index: SampleIndex
     known: SampleSet
     model: Model
     # The rewrites in flight vote from several threads; faiss's exact search runs on
     # BLAS threads of its own, and several at once fight for the cores. Measured, 40,000
     # queries against 20,000 sampled rows on 2 cores: one caller 2.7 s, four at once
-    # 9.1 s, four taking turns 2.9 s (HNSW, beyond 50,000 rows, 2.7-2.9 s either way).
+    # 9.1 s, four taking turns 2.9 s. The IVF index beyond 50,000 rows (core/vote.py's
+    # vote_index) spreads each search over the cores itself, so it takes turns too.
     turns: threading.Lock = field(default_factory=threading.Lock)
 
     def columns(self, info: CollectionInfo, rows: list[dict]) -> LabelColumns:

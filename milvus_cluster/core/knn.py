@@ -246,6 +246,32 @@ class LocalIndex:
         return rows, raw
 
 
+class IvfIndex:
+    """ivf_index over `vectors` (m rows, 4·√m lists), searched as a LocalIndex is (hit rows, raw
+    distances), `probes` of its lists per query. For the vote of sample mode, which
+    sets the probes by the votes they give (core/vote.py's vote_index)."""
+
+    def __init__(self, vectors: np.ndarray, metric: Metric, probes: int = 8) -> None:
+        self.metric = metric
+        base = np.ascontiguousarray(vectors, dtype=np.float32)
+        base = normalised(base) if metric == "COSINE" else base
+        # 4·√m lists, fewer where m cannot train them (ivf_index: 40 rows a list)
+        self.lists = max(1, min(round(4 * len(base) ** 0.5), len(base) // 40))
+        self.index = ivf_index(base, self.lists, metric)
+        self.size, self.probes = len(base), probes
+
+    def __len__(self) -> int:
+        return self.size
+
+    def search(self, queries: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.metric == "COSINE":
+            queries = normalised(queries)
+        self.index.nprobe = self.probes
+        raw, rows = self.index.search(queries, limit)
+        return rows, raw
+
+
 def ivf_index(vectors: np.ndarray, nlist: int, metric: Metric, train_rows: int = 0) -> Any:
     """A faiss IVFFlat index over `vectors` (unit vectors for COSINE), its lists
     trained on an evenly spaced sample of `train_rows` rows (default 40 per list, the
