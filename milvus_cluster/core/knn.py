@@ -247,8 +247,8 @@ class LocalIndex:
 
 
 class IvfIndex:
-    """ivf_index over `vectors` (m rows, 4·√m lists), searched as a LocalIndex is (hit rows, raw
-    distances), `probes` of its lists per query. For the vote of sample mode, which
+    """ivf_index over `vectors` (m rows, 4·√m lists), searched as a LocalIndex is (hit
+    rows, raw distances), `probes` of its lists per query. For sample mode's vote, which
     sets the probes by the votes they give (core/vote.py's vote_index)."""
 
     def __init__(self, vectors: np.ndarray, metric: Metric, probes: int = 8) -> None:

@@ -142,9 +142,7 @@ def _left_out_votes(
     itself[~itself.any(axis=1), -1] = True  # not among its hits: the farthest goes instead
     rows = rows[~itself].reshape(len(own), limit)
     raw = raw[~itself].reshape(len(own), limit)
-    missing = rows < 0
-    hit_labels = np.asarray(labels, dtype=np.int64)[np.maximum(rows, 0)]
-    return verdict_of_hits(hit_labels, raw, missing, index.metric, scales).labels
+    return _sample_verdict(rows, raw, labels, index.metric, scales).labels
 
 
 def vote_in_sample(
@@ -153,9 +151,15 @@ def vote_in_sample(
     """The rule for rows (m × dim `vectors`) whose neighbours are the k nearest rows of a
     labelled sample: `index` over the sample's vectors, `labels` (N,) their labels."""
     rows, raw = index.search(vectors, max(1, min(k, len(index))))
-    missing = rows < 0
+    return _sample_verdict(rows, raw, labels, index.metric, scales)
+
+
+def _sample_verdict(
+    rows: np.ndarray, raw: np.ndarray, labels: np.ndarray, metric: Metric, scales: np.ndarray
+) -> Verdict:
+    """The rule from a search of the sample: hit rows (-1 where fewer) and raw distances."""
     hit_labels = np.asarray(labels, dtype=np.int64)[np.maximum(rows, 0)]
-    return verdict_of_hits(hit_labels, raw, missing, index.metric, scales)
+    return verdict_of_hits(hit_labels, raw, rows < 0, metric, scales)
 
 
 def _weighted_vote(
