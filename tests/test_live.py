@@ -90,9 +90,11 @@ def allowed(backend: str, partial_upsert: bool, command: str) -> set[str]:
     between our read and our upsert; Milvus Lite's partial upsert does the same inside
     (it reads the old row, merges and inserts, unlocked). An insert is never lost."""
     if command in ("label", "rollback"):
-        # After a switch on a server, a row the application writes both just before and
-        # just after it can lose the second write to the carry-over (checked, then written).
-        return set() if backend == "lite" else {"update", "delete"}
+        # After a switch, a row the application writes both just before and just after
+        # it can lose the second write to the carry-over: an update (checked, then
+        # written), or the delete of a row inserted just before the switch (the deleted
+        # key leaves no trace in the new collection; seen once on Lite, of ~20 runs).
+        return {"update", "delete"}
     if not partial_upsert or backend == "lite":
         return {"update", "delete"}
     return set()

@@ -221,7 +221,9 @@ class Mirror:
             keys = self.hashes.keys() if self.hashes else self.milvus.keys(source, pk)
             known = np.sort(np.fromiter(keys, dtype=np.int64, count=len(keys)))
         for partition, batch in self.milvus.iterate_by_partition(source, pk, ["*"], int_keys=known):
-            yield partition, [{k: v for k, v in r.items() if k not in self.computed} for r in batch]
+            if self.computed:  # most collections have none: no copy of every row then
+                batch = [{k: v for k, v in r.items() if k not in self.computed} for r in batch]
+            yield partition, batch
 
     def _key(self, row: dict[str, Any]) -> Any:
         return row[self.keys.name]

@@ -60,6 +60,12 @@ REWRITES_IN_FLIGHT = 4
 # Reads must see every write acknowledged before them: a server's default (Bounded)
 # counts 0 rows right after an insert.
 STRONG = "Strong"
+# Every read returns FLOAT_VECTOR values as float32 numpy rows, views of one array per
+# response, not lists of Python floats: 10,000 rows × 384-d decode in 0.09 s, against
+# 0.22-0.25 s, and stack into a matrix in 0.005 s, against 0.07-0.18 s (pymilvus
+# 3.0.2). A pass over a million rows costs ~15 s of the client's CPU less, and a copy
+# makes five; a pymilvus without the option returns lists, which work the same.
+ARRAYS = {"strict_float32": True}
 
 
 _PROBED: dict[tuple[str, str], Capabilities] = {}
@@ -309,6 +315,7 @@ class Milvus:
                 output_fields=list(fields),
                 partition_names=[partition] if partition else None,
                 consistency_level=STRONG,
+                **ARRAYS,
             )
         _escape_cursor(iterator)
         try:
@@ -439,6 +446,7 @@ class Milvus:
                     output_fields=list(fields),
                     limit=limit,
                     consistency_level=STRONG,
+                    **ARRAYS,
                 )
             )
 
