@@ -4,17 +4,21 @@ The contract: the same rows, read in any order and any batching, give the same
 Fingerprint; a changed value in any field (vectors included), a missing row or a
 doubled row gives another. Label fields are left out, since writing them is the
 point of a run.
+
+Each row is hashed with xxh3 (64 bits), on every pass a copy makes over a collection:
+a checksum against lost or changed rows, not a defence against an adversary, at
+about a quarter of blake2b's cost on a 384-d vector.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import xxhash
 
 _MASK = 2**64 - 1
 
@@ -35,12 +39,14 @@ class Fingerprint:
 
 
 def _canonical(value: Any) -> bytes:
+    if isinstance(value, np.ndarray) and value.dtype == np.float32:
+        return value.tobytes()  # a FLOAT_VECTOR as our reads return it (milvus/client.py)
     if (
         isinstance(value, (list, tuple, np.ndarray))
         and len(value)
         and all(isinstance(x, (float, np.floating)) for x in value[:8])
     ):
-        return np.asarray(value, dtype=np.float64).tobytes()  # exact for FLOAT and DOUBLE
+        return _exact_floats(value)
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     if isinstance(value, np.ndarray):
@@ -50,13 +56,24 @@ def _canonical(value: Any) -> bytes:
     return repr(value).encode()
 
 
+def _exact_floats(values: Any) -> bytes:
+    """Floats by their exact values, whatever form they came in: as float32 where every
+    one is a float32 (a vector, as a float32 array or a list of Python floats: the same
+    bytes), as float64 where one is not (DOUBLE values)."""
+    wide = np.asarray(values, dtype=np.float64)
+    narrow = wide.astype(np.float32)
+    return narrow.tobytes() if np.array_equal(narrow, wide, equal_nan=True) else wide.tobytes()
+
+
 def row_hash(row: dict[str, Any], leave_out: frozenset[str]) -> int:
     """A 64-bit hash of one row's fields, by name, without the fields left out."""
-    digest = hashlib.blake2b(digest_size=8)
+    digest = xxhash.xxh3_64()
     for name in sorted(row):
         if name not in leave_out:
-            digest.update(name.encode() + b"\0" + _canonical(row[name]) + b"\1")
-    return int.from_bytes(digest.digest(), "little")
+            digest.update(name.encode() + b"\0")
+            digest.update(_canonical(row[name]))
+            digest.update(b"\1")
+    return digest.intdigest()
 
 
 class Fingerprinter:

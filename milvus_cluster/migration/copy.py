@@ -72,11 +72,13 @@ class Mirror:
         labels: Iterable[str],
         computed: frozenset[str],
         prepare: Callable[[Rows], Rows],
+        keys_read: np.ndarray | None = None,
     ) -> None:
         self.milvus, self.keys, self.prepare = milvus, keys, prepare
         self.computed = computed  # Milvus fills these itself: never read, never written
         self.user_fields_only = computed | frozenset(labels)
         self.hashes: dict[Any, int] = {}
+        self.keys_read = keys_read  # the source's keys as the label run read them
 
     @classmethod
     def for_copy(
@@ -91,6 +93,7 @@ class Mirror:
             labels,
             info.function_outputs,
             lambda rows: with_labels([dict(row) for row in rows], info.pk, columns, plan),
+            columns.keys.pks,
         )
 
     @property
@@ -214,16 +217,26 @@ class Mirror:
     def _read(self, source: str) -> Iterator[tuple[str | None, Rows]]:
         """Every row of `source` without the fields Milvus computes, by partition. Each
         of a copy's passes reads a whole collection, so on a server with INT64 keys they
-        are read by ranges of the keys remembered (of the keys there, for the first)."""
+        are read by ranges cut at known keys (_cuts)."""
         pk = self.keys.name
-        known = None
-        if self.keys.type == "INT64" and not self.milvus.lite:
-            keys = self.hashes.keys() if self.hashes else self.milvus.keys(source, pk)
-            known = np.sort(np.fromiter(keys, dtype=np.int64, count=len(keys)))
-        for partition, batch in self.milvus.iterate_by_partition(source, pk, ["*"], int_keys=known):
+        cuts = self._cuts(source) if self.keys.type == "INT64" and not self.milvus.lite else None
+        for partition, batch in self.milvus.iterate_by_partition(source, pk, ["*"], int_keys=cuts):
             if self.computed:  # most collections have none: no copy of every row then
                 batch = [{k: v for k, v in r.items() if k not in self.computed} for r in batch]
             yield partition, batch
+
+    def _cuts(self, source: str) -> np.ndarray:
+        """The sorted keys a pass cuts its key ranges at: the keys remembered; before any
+        are, the keys the label run read, where they are nearly all the rows there (so a
+        range of READ_BATCH of them stays within a query's limit), else the keys of
+        `source` read now. Any keys will do for what is read: the end ranges are open."""
+        if self.hashes:
+            keys = np.fromiter(self.hashes.keys(), dtype=np.int64, count=len(self.hashes))
+        elif self.keys_read is not None and len(self.keys_read) >= 0.9 * self.milvus.count(source):
+            keys = np.asarray(self.keys_read, dtype=np.int64)
+        else:
+            keys = np.asarray(self.milvus.keys(source, self.keys.name), dtype=np.int64)
+        return np.sort(keys)
 
     def _key(self, row: dict[str, Any]) -> Any:
         return row[self.keys.name]
