@@ -23,6 +23,7 @@ from helpers import (
     read_labels,
     release_lite,
     run,
+    set_label,
 )
 from sklearn.metrics import adjusted_rand_score
 
@@ -163,9 +164,21 @@ def test_sample_mode_labels_every_row(client, uri):
         record = load_sample(catalog)
         assert record is not None and record.state == "done" and record.size == SAMPLE
         assert {c.run_id for c in catalog.clusters()} == {result.run_id}
+    assert result.assigned_written == ROWS - SAMPLE  # none had a label
+    labels = read_labels(client, table.name)
+    keys = np.array(table.pks)
+    outside = keys[~in_sample(keys, record.seed, record.threshold)]
+    spoilt = {int(pk): UNSET[1] if at % 2 else labels[int(pk)] + 1 for at, pk in
+              enumerate(outside[:: len(outside) // 6][:6])}  # fmt: skip
+    for pk, label in spoilt.items():  # the application's writes: a wrong label, or none
+        set_label(client, table.name, pk, label)
     again = label_collection(table.name, uri=uri, parameters=sampled_params())
     assert again.drift is not None and again.drift.changed == 0  # the same sample, ids kept
     assert again.cluster_ids == result.cluster_ids
+    # The nightly relabel: every other vote as it was, so those rows and only those written.
+    assert again.assigned_written == len(spoilt)
+    assert read_labels(client, table.name) == labels
+    assert fingerprint(client, table.name) == before
 
 
 @backend_independent

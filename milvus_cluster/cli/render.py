@@ -200,7 +200,8 @@ def sample_line(result: LabelResult) -> str:
     rest = (
         "the other rows wait for `milvus-cluster assign [--shard I/N]`"
         if left
-        else f"{result.assigned:,} more rows labelled by their nearest sampled rows"
+        else f"{result.assigned:,} more rows labelled by their nearest sampled rows, "
+        f"{result.assigned_written:,} of them written (the others had that label already)"
     )
     return (
         f"  sample:   {result.sampled:,} rows clustered (seed {result.parameters.seed}, "

@@ -72,6 +72,7 @@ class LabelResult:
     sampled: int = 0  # sample mode: rows clustered (0: every row was)
     sample_run: str = ""  # sample mode: the run that clustered the sample
     assigned: int = 0  # sample mode: rows labelled by the vote of the sample
+    assigned_written: int = 0  # of those, rows whose labels changed: the only ones written
     sample_min_cluster_size: int = 0  # sample mode: min_cluster_size scaled to the sample
     layers: list[int] = field(default_factory=list)  # clusters in layers 1, 2, … (catalog's)
 

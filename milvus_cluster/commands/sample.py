@@ -28,7 +28,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from milvus_cluster.commands.labelling import LabelResult, Target, cluster_and_settle
-from milvus_cluster.commands.spread import SampleSet, Spread, labelled_plan, spread
+from milvus_cluster.commands.spread import (
+    SPREAD_BATCH,
+    SampleSet,
+    Spread,
+    labelled_plan,
+    spread,
+)
 from milvus_cluster.commands.stages import Advance, Clock
 from milvus_cluster.core import knn as knn_stage
 from milvus_cluster.core.keys import KeyIndex, as_key_array
@@ -42,7 +48,7 @@ from milvus_cluster.jobs.catalog import ClusterEntry
 from milvus_cluster.jobs.run import Job, parameters_of
 from milvus_cluster.jobs.sampling import SampleRecord, load_sample, save_sample
 from milvus_cluster.migration.apply import apply
-from milvus_cluster.migration.write import LabelColumns, write_some
+from milvus_cluster.migration.write import LabelColumns, needing_labels, write_some
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.read import rows_by_key
@@ -159,8 +165,8 @@ def read_sample(
     labels: dict[str, list] = {"pks": [], "labels": []}
 
     def batches() -> Iterator[list[dict]]:
-        for start in range(0, len(keys), 1_000):
-            rows = rows_by_key(milvus, info, keys[start : start + 1_000], fields)
+        for start in range(0, len(keys), SPREAD_BATCH):
+            rows = rows_by_key(milvus, info, keys[start : start + SPREAD_BATCH], fields)
             if field:
                 labels["pks"] += [row[info.pk] for row in rows]
                 labels["labels"] += [row.get(field) for row in rows]
@@ -192,11 +198,10 @@ def write_sample(
         milvus.set_properties(info.name, the_plan.marker)  # the keys are ours from now on
     rows = columns.keys.rows(chosen.keys)
     for number, partition in enumerate(chosen.partitions):
-        mine = rows[(chosen.where == number) & (rows >= 0)]
-        part = LabelColumns(
-            KeyIndex(columns.keys.pks[mine]), columns.labels[mine], columns.probabilities[mine]
-        )
-        write_some(milvus, info, the_plan, part, partition, advance)
+        there = (chosen.where == number) & (rows >= 0)
+        mine = needing_labels(milvus, info, the_plan, columns.only(rows[there]))
+        advance(int(there.sum()) - len(mine.keys))  # the rows that keep their labels
+        write_some(milvus, info, the_plan, mine, partition, advance)
     milvus.flush(info.name)
     if the_plan.strategy != "dynamic":  # as apply() does: a dynamic key has no index
         milvus.ensure_scalar_index(
@@ -241,5 +246,6 @@ def sampled_result(
         sampled=record.size,
         sample_run=record.run_id,
         assigned=outcome.rows if outcome else 0,
+        assigned_written=outcome.written if outcome else 0,
         sample_min_cluster_size=record.min_cluster_size,
     )

@@ -10,16 +10,20 @@ cannot search "the sample" without a filter that names its keys, and a local ind
 answers 10-100× more queries a second than a Milvus search on Lite or on the 2.3.5
 server (README, *Sample mode*).
 
-Streaming: a key-only pass gives the shard's keys (sorted, by partition); then a batch
-at a time the rows are read by key, voted on and written, and every SPREAD_BATCH rows
-the shard's progress row records the last key done. Where the server has partial
-upsert, key and vector are read and key + label written. Where it has not, each row is
-read once, whole (Strong), voted on and upserted whole at once, REWRITE_BATCH rows at a
-time with a few batches in flight (migration/write.py's rewrites): its vector is
-read once, and the window in which the application's write to it would be undone stays
-one small batch's. Memory: the sample (N × dim), the shard's keys, the batches in
-flight. A shard killed half-way and started again skips every key up to the last one
-recorded; the batches after it are written again, with the same labels.
+Streaming: a key-only pass gives the shard's keys (sorted, by partition) and which of
+them have a label already; then a batch at a time the rows are read by key, voted on
+and written, and every SPREAD_BATCH rows the shard's progress row records the last key
+done. Only rows whose label fields the vote changes are written: a nightly relabel of
+unchanged rows reads and votes, and writes next to nothing. Where the server has
+partial upsert, key, vector and label fields are read and key + label written. Where it
+has not, a row with a label is read (key, vector, label fields) and voted on first;
+the rows without one, and those whose label the vote changes, are then read once more,
+whole (Strong), voted on and upserted whole at once, REWRITE_BATCH rows at a time with
+a few batches in flight (migration/write.py's rewrites), so that the window in which
+the application's write to a row would be undone stays one small batch's. Memory: the
+sample (N × dim), the shard's keys, the batches in flight. A shard killed half-way and
+started again skips every key up to the last one recorded; the batches after it are
+voted on again, with the same labels.
 
 Also here, because `assign` and the sample share them: the vote's model from the
 catalog (Model, model_of) and the in-place plan of a labelled collection.
@@ -56,7 +60,7 @@ from milvus_cluster.jobs.sampling import (
     settle_sizes,
 )
 from milvus_cluster.migration.plan import Plan, plan
-from milvus_cluster.migration.write import LabelColumns, rewrites, write_some
+from milvus_cluster.migration.write import LabelColumns, changed_keys, rewrites, write_some
 from milvus_cluster.milvus.client import Milvus
 from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.in_flight import in_order
@@ -95,8 +99,9 @@ class Spread:
     """What one shard labelled: rows per label (-1 noise), this time and before."""
 
     progress: Progress
-    labelled_now: int  # rows written by this process
+    labelled_now: int  # rows labelled by this process
     sizes: dict[int, int]  # every cluster's size in the catalog afterwards
+    written: int = 0  # of the rows labelled by this process, those whose labels changed
 
     @property
     def rows(self) -> int:
@@ -159,22 +164,23 @@ def spread(
     the sample as the clustering left it, else fetched again by key."""
     model = model_of(job.catalog, info.requested, Parameters.of(record.parameters).k)
     with clock.stage("keys", info.rows) as advance:
-        groups, sample_keys = shard_keys(milvus, info, record, shard, advance)
+        groups, sample_keys = shard_keys(milvus, info, record, shard, the_plan.label_field, advance)
     if known is None:
         with clock.stage("read", len(sample_keys)) as advance:
             known = fetch_sample(milvus, info, the_plan.label_field, sample_keys, advance)
     progress = load_progress(job.catalog, record.run_id, shard)
-    waiting = [(p, keys[_resume_at(keys, progress, p) :]) for p, keys in groups]
+    waiting = [group.after(_resume_at(group.keys, progress, group.partition)) for group in groups]
     done_before = progress.rows
     index = vote_index(known.vectors, known.labels, info.metric, model.k, model.scales)
     voter = Voter(index, known, model)
     labelled = _upserted if the_plan.write == "partial upsert" else _rewritten
-    with clock.stage("assign", sum(len(keys) for _, keys in waiting)) as advance:
+    written = Written()
+    with clock.stage("assign", sum(len(group.keys) for group in waiting)) as advance:
         advance = job.checked(advance)
-        for partition, keys in waiting:
-            batches = labelled(milvus, info, the_plan, voter, keys, partition, advance)
+        for group in waiting:
+            batches = labelled(milvus, info, the_plan, voter, group, written, advance)
             for last, labels in _every(SPREAD_BATCH, batches):
-                progress = progress.advanced(partition, last, labels)
+                progress = progress.advanced(group.partition, last, labels)
                 save_progress(job.catalog, progress)
                 checkpoint("spread-batch")
                 check_current(job.catalog, record)
@@ -182,7 +188,31 @@ def spread(
         progress = replace(progress, finished=True)
         save_progress(job.catalog, progress)
         sizes = settle_sizes(job.catalog, record)
-    return Spread(progress, progress.rows - done_before, sizes)
+    return Spread(progress, progress.rows - done_before, sizes, written.rows)
+
+
+@dataclass(frozen=True)
+class KeyGroup:
+    """A partition's keys in the shard (sorted), and which of them have a label."""
+
+    partition: str | None
+    keys: np.ndarray
+    labelled: np.ndarray  # (len(keys),) bool
+
+    def after(self, start: int) -> KeyGroup:
+        return KeyGroup(self.partition, self.keys[start:], self.labelled[start:])
+
+    def batches(self) -> Iterator[KeyGroup]:
+        for start in range(0, len(self.keys), SPREAD_BATCH):
+            stop = start + SPREAD_BATCH
+            yield KeyGroup(self.partition, self.keys[start:stop], self.labelled[start:stop])
+
+
+@dataclass
+class Written:
+    """Rows whose labels were written, counted from the main thread."""
+
+    rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -212,30 +242,61 @@ class Voter:
             )
         return LabelColumns(KeyIndex(pks), verdict.labels, verdict.shares, self.model.layers)
 
+    def changes(
+        self, milvus: Milvus, info: CollectionInfo, the_plan: Plan, keys: np.ndarray
+    ) -> tuple[LabelColumns, np.ndarray]:
+        """The vote for the rows of these keys (read by key: vector and label fields),
+        and which of them it gives other labels than they have."""
+        fields = [info.pk, info.vector_field, *the_plan.fields]
+        rows = rows_by_key(milvus, info, keys, fields)
+        columns = self.columns(info, rows)
+        return columns, changed_keys(rows, info.pk, columns, the_plan)
+
 
 Labelled = Iterator[tuple[Any, np.ndarray]]  # per batch: its last key, its rows' labels
 
 
-def _upserted(milvus, info, the_plan, voter: Voter, keys, partition, advance) -> Labelled:
-    """Partial upserts: a batch's keys and vectors read by key (the next batches read and
-    voted on while this one is written), then key + label written."""
+def _upserted(milvus, info, the_plan, voter: Voter, group, written, advance) -> Labelled:
+    """Partial upserts: a batch's rows read by key and voted on (the next batches while
+    this one is written), then key + label written for the rows whose labels change."""
 
-    def voted(batch: np.ndarray) -> LabelColumns:
-        return voter.columns(info, rows_by_key(milvus, info, batch, [info.pk, info.vector_field]))
+    def voted(batch: KeyGroup) -> tuple[LabelColumns, np.ndarray]:
+        return voter.changes(milvus, info, the_plan, batch.keys)
 
-    batches = list(_batches(keys))
-    for batch, columns in zip(batches, in_order(voted, batches, milvus.calls(VOTES_AHEAD))):
-        write_some(milvus, info, the_plan, columns, partition, advance)
-        yield batch[-1], columns.labels
+    batches = list(group.batches())
+    for batch, (columns, changed) in zip(
+        batches, in_order(voted, batches, milvus.calls(VOTES_AHEAD))
+    ):
+        written.rows += write_some(milvus, info, the_plan, columns.only(changed), batch.partition)
+        advance(len(batch.keys))
+        yield batch.keys[-1], columns.labels
 
 
-def _rewritten(milvus, info, the_plan, voter: Voter, keys, partition, advance) -> Labelled:
-    """Whole-row rewrites: each batch read once, whole, voted on and upserted at once
-    (migration/write.py's rewrites), a few batches in flight."""
+def _rewritten(milvus, info, the_plan, voter: Voter, group, written, advance) -> Labelled:
+    """Whole-row rewrites, of only the rows whose labels change: a batch's rows with a
+    label voted on first (the next batches while this one is written); then those whose
+    label changes and those without one read whole, voted on and upserted at once
+    (migration/write.py's rewrites), a few batches in flight. A row that needs no new
+    label is never read whole, let alone written."""
+
+    def voted(batch: KeyGroup) -> tuple[np.ndarray, np.ndarray]:
+        columns, changed = voter.changes(milvus, info, the_plan, batch.keys[batch.labelled])
+        again = columns.keys.pks[changed].astype(batch.keys.dtype)  # (an empty read: str)
+        return np.sort(np.concatenate([batch.keys[~batch.labelled], again])), columns.labels[
+            ~changed
+        ]
+
     vote = partial(voter.columns, info)
-    for batch, columns, _ in rewrites(milvus, info, the_plan, keys.tolist(), partition, vote):
-        advance(len(batch))  # here, not in the threads: it may raise (a lock lost)
-        yield batch[-1], columns.labels
+    batches = list(group.batches())
+    for batch, (rewrite, kept) in zip(batches, in_order(voted, batches, milvus.calls(VOTES_AHEAD))):
+        labels = [kept]
+        for _, columns, count in rewrites(
+            milvus, info, the_plan, rewrite.tolist(), batch.partition, vote
+        ):
+            labels.append(columns.labels)
+            written.rows += count
+        advance(len(batch.keys))  # here, not in the threads: it may raise (a lock lost)
+        yield batch.keys[-1], np.concatenate(labels)
 
 
 def _every(rows: int, batches: Labelled) -> Labelled:
@@ -263,20 +324,33 @@ def check_current(catalog: Catalog, record: SampleRecord) -> None:
 
 
 def shard_keys(
-    milvus: Milvus, info: CollectionInfo, record: SampleRecord, shard: Shard, advance: Advance
-) -> tuple[list[tuple[str | None, np.ndarray]], np.ndarray]:
-    """A key-only pass: the shard's keys outside the sample, sorted, by partition (in
-    the order partitions are written), and the sample's keys that are still there."""
-    groups: dict[str | None, list[np.ndarray]] = {}
+    milvus: Milvus,
+    info: CollectionInfo,
+    record: SampleRecord,
+    shard: Shard,
+    label_field: str,
+    advance: Advance,
+) -> tuple[list[KeyGroup], np.ndarray]:
+    """A pass over keys and labels: the shard's keys outside the sample, sorted, by
+    partition (in the order partitions are written), with which of them have a label;
+    and the sample's keys that are still there."""
+    groups: dict[str | None, list[tuple[np.ndarray, np.ndarray]]] = {}
     sampled: list[np.ndarray] = []
-    for partition, batch in milvus.iterate_by_partition(info.name, info.pk, [info.pk]):
+    fields = [info.pk, label_field]
+    for partition, batch in milvus.iterate_by_partition(info.name, info.pk, fields):
         keys = as_key_array([row[info.pk] for row in batch])
+        labelled = label_array([row.get(label_field) for row in batch]) >= -1
         chosen = in_sample(keys, record.seed, record.threshold)
         sampled.append(keys[chosen])
         mine = ~chosen & shard.holds(keys, record.seed)
-        groups.setdefault(partition, []).append(keys[mine])
+        groups.setdefault(partition, []).append((keys[mine], labelled[mine]))
         advance(len(batch))
-    ordered = [(p, np.sort(np.concatenate(chunks))) for p, chunks in groups.items()]
+    ordered = []
+    for partition, chunks in groups.items():
+        keys = np.concatenate([chunk for chunk, _ in chunks])
+        order = np.argsort(keys, kind="stable")
+        labelled = np.concatenate([chunk for _, chunk in chunks])
+        ordered.append(KeyGroup(partition, keys[order], labelled[order]))
     return ordered, np.concatenate(sampled) if sampled else np.zeros(0, np.int64)
 
 

@@ -31,6 +31,7 @@ from milvus_cluster.milvus.client import (
 from milvus_cluster.milvus.describe import CollectionInfo
 from milvus_cluster.milvus.expressions import key_filter
 from milvus_cluster.milvus.in_flight import in_order
+from milvus_cluster.milvus.read import rows_by_key
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,15 @@ class LabelColumns:
     # the layers above the labels: a row's layer fields are its label's parents, so
     # that every path that writes a label (copy, catch-up, assign) writes them nested
     layers: Layers = field(default_factory=Layers)
+
+    def only(self, rows: np.ndarray) -> LabelColumns:
+        """The columns of these rows alone (a mask, or row indices)."""
+        pks, labels, probabilities = (
+            self.keys.pks[rows],
+            self.labels[rows],
+            self.probabilities[rows],
+        )
+        return LabelColumns(KeyIndex(pks), labels, probabilities, self.layers)
 
     def layer_values(self, pks: list[Any], count: int) -> list[list[int | None]]:
         """Each of `count` layers' value for each key (None where it was not clustered)."""
@@ -243,12 +253,39 @@ def _rewrite_batch(
     found = milvus.query(info.name, key_filter(info.pk, info.pk_type, pks), ["*"]) if pks else []
     columns = label(found)
     rows = [{k: v for k, v in row.items() if k not in info.function_outputs} for row in found]
-    labelled = with_labels([dict(row) for row in rows], info.pk, columns, plan)
-    changed = [new for old, new in zip(rows, labelled) if _relabelled(old, new, plan)]
+    changed = changed_rows(rows, info.pk, columns, plan)
     if changed:
         milvus.upsert(info.name, changed, partial=False, partition=partition)
     checkpoint("write-batch")
     return columns, len(changed)
+
+
+def changed_rows(
+    rows: list[dict[str, Any]], pk: str, columns: LabelColumns, plan: Plan
+) -> list[dict[str, Any]]:
+    """Copies of the rows whose label fields `columns` changes, with the new labels
+    (the rows read must hold the label fields, or read as unlabelled)."""
+    labelled = with_labels([dict(row) for row in rows], pk, columns, plan)
+    return [new for old, new in zip(rows, labelled) if _relabelled(old, new, plan)]
+
+
+def changed_keys(
+    rows: list[dict[str, Any]], pk: str, columns: LabelColumns, plan: Plan
+) -> np.ndarray:
+    """Which of `columns`'s keys it gives other labels than `rows` (as read) hold: a
+    mask over its keys, False for keys not among the rows."""
+    changed = {row[pk] for row in changed_rows(rows, pk, columns, plan)}
+    return np.array([key in changed for key in columns.keys.pks.tolist()], bool)
+
+
+def needing_labels(
+    milvus: Milvus, info: CollectionInfo, plan: Plan, columns: LabelColumns
+) -> LabelColumns:
+    """The columns of the rows whose label fields they change, the fields read by key
+    first: a relabel that gives most rows the labels they have then writes the others
+    only (rows deleted since are left out too)."""
+    rows = rows_by_key(milvus, info, columns.keys.pks, [info.pk, *plan.fields])
+    return columns.only(changed_keys(rows, info.pk, columns, plan))
 
 
 def _relabelled(old: dict[str, Any], new: dict[str, Any], plan: Plan) -> bool:
