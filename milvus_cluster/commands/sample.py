@@ -30,6 +30,7 @@ import numpy as np
 from milvus_cluster.commands.labelling import LabelResult, Target, cluster_and_settle
 from milvus_cluster.commands.spread import (
     SPREAD_BATCH,
+    KeyPass,
     SampleSet,
     Spread,
     labelled_plan,
@@ -62,6 +63,7 @@ class Chosen:
     partitions: list[str | None]  # by the numbers in `where`
     where: np.ndarray  # (N,) int32 index into `partitions`
     threshold: int
+    every_key: KeyPass | None = None  # every key and whether it has a label (a relabel)
 
 
 def label_sampled(
@@ -79,13 +81,16 @@ def label_sampled(
     record = resumable(job, params, size)
     settled: Settled | None = None
     known: SampleSet | None = None
+    every_key: KeyPass | None = None
     if record is None:
-        record, settled, known = cluster_sample(milvus, target, params, size, clock, job, relabel)
+        record, settled, known, every_key = cluster_sample(
+            milvus, target, params, size, clock, job, relabel
+        )
     outcome: Spread | None = None
     if not sample_only:
         labelled = milvus.inspect(info.requested, info.vector_field, count=True)
         the_plan = labelled_plan(milvus, labelled, target.plan.label_field, target.plan.prob_field)
-        outcome = spread(milvus, labelled, the_plan, record, Shard(), job, clock, known)
+        outcome = spread(milvus, labelled, the_plan, record, Shard(), job, clock, known, every_key)
     return sampled_result(target, params, clock, job, record, settled, outcome)
 
 
@@ -106,11 +111,13 @@ def cluster_sample(
     clock: Clock,
     job: Job,
     relabel: DriftGuard | None,
-) -> tuple[SampleRecord, Settled, SampleSet]:
-    """Stages 1-4: choose, read, cluster and write the sample; record it."""
+) -> tuple[SampleRecord, Settled, SampleSet, KeyPass | None]:
+    """Stages 1-4: choose, read, cluster and write the sample; record it. Where the rows
+    may have labels, the key pass that chose the sample is kept for stage 5."""
     info = target.info
+    label_field = target.plan.label_field if target.plan.has_labels else None
     with clock.stage("sample", info.rows) as advance:
-        chosen = choose_sample(milvus, info, size, params.seed, advance)
+        chosen = choose_sample(milvus, info, size, params.seed, advance, label_field)
     with clock.stage("read", len(chosen.keys)) as advance:
         vectors, previous = read_sample(milvus, info, target, chosen.keys, advance)
     graph: knn_stage.KnnGraph | None = None  # engine evoc builds its own neighbours
@@ -137,22 +144,34 @@ def cluster_sample(
             min_cluster_size=scaled,
         )
         save_sample(job.catalog, record)
-    return record, settled, SampleSet(vectors.vectors, settled.labels)
+    return record, settled, SampleSet(vectors.vectors, settled.labels), chosen.every_key
 
 
 def choose_sample(
-    milvus: Milvus, info: CollectionInfo, size: int, seed: int, advance: Advance
+    milvus: Milvus,
+    info: CollectionInfo,
+    size: int,
+    seed: int,
+    advance: Advance,
+    label_field: str | None = None,
 ) -> Chosen:
-    """A key-only pass over every partition; the `size` keys of smallest hash."""
+    """A key-only pass over every partition; the `size` keys of smallest hash. With
+    `label_field`, the label is read too and every key kept (Chosen.every_key)."""
     chooser = SampleChooser(size, seed)
+    every_key = KeyPass(label_field) if label_field else None
+    fields = every_key.fields(info) if every_key else [info.pk]
     partitions: list[str | None] = []
-    for partition, batch in milvus.iterate_by_partition(info.name, info.pk, [info.pk]):
+    for partition, batch in milvus.iterate_by_partition(info.name, info.pk, fields):
         if partition not in partitions:
             partitions.append(partition)
-        chooser.add(as_key_array([row[info.pk] for row in batch]), partitions.index(partition))
+        if every_key is not None:
+            keys = every_key.add(info, partition, batch)
+        else:
+            keys = as_key_array([row[info.pk] for row in batch])
+        chooser.add(keys, partitions.index(partition))
         advance(len(batch))
     keys, where, threshold = chooser.result()
-    return Chosen(keys, partitions or [None], where, threshold)
+    return Chosen(keys, partitions or [None], where, threshold, every_key)
 
 
 def read_sample(
