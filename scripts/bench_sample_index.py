@@ -38,11 +38,12 @@ IP = 0  # faiss.METRIC_INNER_PRODUCT: the unit vectors' COSINE
 Json = dict[str, Any]
 
 
-class IvfVoter:
-    """core/knn.py's ivf_index over the sample, searched as the vote searches a LocalIndex."""
+class FaissIvf:
+    """faiss's own IVFFlat over the sample (bench/knn_methods.py's ivf_index), searched as
+    the vote searches an index: what core/knn.py's IvfIndex scans by matrix products."""
 
     def __init__(self, base: np.ndarray, nprobe: int) -> None:
-        from milvus_cluster.core.knn import ivf_index
+        from bench.knn_methods import ivf_index
 
         self.index = ivf_index(base, round(4 * len(base) ** 0.5), "COSINE")
         self.index.nprobe = nprobe
@@ -69,7 +70,7 @@ def recall_on_own_rows(
 def main() -> None:
     import faiss
 
-    from milvus_cluster.core.knn import LocalIndex
+    from milvus_cluster.core.knn import IvfIndex, LocalIndex
     from milvus_cluster.core.vote import cluster_scales, vote_in_sample, vote_index
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -124,9 +125,13 @@ def main() -> None:
     builds.append(
         ("vote_index: IVF, probes by votes", lambda: vote_index(base, labels, "COSINE", K, scales))
     )
-    for nprobe in (8, 16, 32, 64):
-        name = f"IVF {round(4 * len(base) ** 0.5)} lists, {nprobe} probes"
-        builds.append((name, lambda p=nprobe: IvfVoter(base, p)))
+    lists = round(4 * len(base) ** 0.5)
+    for nprobe in (4, 8, 16, 32):
+        name = f"IVF {lists} lists, {nprobe} probes"
+        builds.append((name, lambda p=nprobe: IvfIndex(base, "COSINE", p)))
+        builds.append(
+            (f"faiss IVFFlat {lists} lists, {nprobe} probes", lambda p=nprobe: FaissIvf(base, p))
+        )
     results: list[Json] = []
     for name, build in builds:
         results.append(measured(name, build, results[0]["votes"] if results else None))

@@ -139,3 +139,31 @@ def test_hnsw_graph_finds_the_true_neighbours():
     vectors = blobs(3_000, 24, 12, seed=6)
     graph = local_knn(vectors, 10, "COSINE", exact_limit=0, cells=0)
     assert recall_of(graph.indices, local_knn(vectors, 10, "COSINE").indices) >= 0.95
+
+
+@pytest.mark.parametrize("metric", ["L2", "COSINE"])
+def test_ivf_index_probing_every_list_is_the_exact_search(metric):
+    """Other queries than the indexed rows (sample mode's vote): every list probed, the
+    same hits and raw values as faiss's exact search."""
+    from milvus_cluster.core.knn import IvfIndex, LocalIndex
+
+    vectors = blobs(2_400, 16, 6, seed=7)
+    base, queries = vectors[:2_000], vectors[2_000:]
+    index = IvfIndex(base, metric)
+    index.probes = index.lists
+    rows, raw = index.search(queries, 12)
+    exact_rows, exact_raw = LocalIndex(base, metric, 12, exact_limit=len(base)).search(queries, 12)
+    assert (rows == exact_rows).mean() > 0.999
+    assert np.allclose(raw, exact_raw, rtol=1e-4, atol=1e-3)
+    index.probes = 2  # a few lists: fewer true hits, each at its true value, best first
+    few_rows, few_raw = index.search(queries, 12)
+    assert 0.3 < recall_of(few_rows, exact_rows) < 1.0
+    unit = base / np.linalg.norm(base, axis=1, keepdims=True)
+    asked = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    if metric == "L2":
+        true = ((queries[:, None, :] - base[few_rows]) ** 2).sum(axis=2)
+        assert np.all(np.diff(few_raw, axis=1) >= -1e-3)
+    else:
+        true = np.einsum("qd,qkd->qk", asked, unit[few_rows])
+        assert np.all(np.diff(few_raw, axis=1) <= 1e-5)
+    assert np.allclose(few_raw, true, rtol=1e-4, atol=1e-3)

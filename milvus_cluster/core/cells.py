@@ -10,11 +10,17 @@ with vector instructions; here every (cell, queries that probe it) pair is one
 matrix product (sgemm, several times the arithmetic rate on the same cores), and each
 query keeps a running top `limit` merged cell by cell. Memory: the vectors once, the
 hits (n × limit), and one block of QUERY_BLOCK × cell size products at a time.
+
+The same scan answers other queries than the rows themselves (`scan_cells`): sample
+mode's vote searches the sample, grouped once into cells (knn.py's IvfIndex), with
+each batch of rows read, at several times faiss IVFFlat's rate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -39,41 +45,99 @@ def cell_hits(
     cells = max(1, min(cells, n // max(limit, 1)))
     probes = min(probes, cells)
     probed = nearest_cells(vectors, cells, probes, metric, seed)  # n × probes
-    best_rows = np.full((n, limit), -1, dtype=np.int32)
-    best = np.full((n, limit), -np.inf, dtype=np.float32)  # a score: larger is nearer
-    home = probed[:, 0]
-    members = np.argsort(home, kind="stable").astype(np.int32)
-    bounds = np.searchsorted(home[members], np.arange(cells + 1))
-    askers = np.argsort(probed.ravel(), kind="stable") // probes  # rows, grouped by cell
-    ask_bounds = np.searchsorted(np.sort(probed.ravel()), np.arange(cells + 1))
-    norms = np.einsum("ij,ij->i", vectors, vectors) if metric == "L2" else None
-    for cell in range(cells):
-        base_rows = members[bounds[cell] : bounds[cell + 1]]
+    grouped = CellRows.of(vectors, probed[:, 0], cells, metric, in_place=True)
+    return scan_cells(vectors, probed, grouped, limit, progress)
+
+
+@dataclass(frozen=True)
+class CellRows:
+    """The rows searched, grouped by their home cell: cell c's rows are
+    `members[bounds[c]:bounds[c + 1]]`. `in_place`: `base` is the caller's array in its
+    own order (the kNN graph's million rows, never copied); else `base` holds the rows
+    in cell order, so a cell's block is a slice (a sample, searched again and again)."""
+
+    base: np.ndarray
+    members: np.ndarray  # row numbers (in the caller's order), grouped by cell
+    bounds: np.ndarray  # (cells + 1,)
+    metric: str
+    in_place: bool
+    norms: np.ndarray | None  # |x|² of base's rows for L2, else None
+
+    @classmethod
+    def of(
+        cls, base: np.ndarray, home: np.ndarray, cells: int, metric: str, in_place: bool
+    ) -> CellRows:
+        members = np.argsort(home, kind="stable").astype(np.int32)
+        bounds = np.searchsorted(home[members], np.arange(cells + 1))
+        base = base if in_place else np.ascontiguousarray(base[members])
+        norms = np.einsum("ij,ij->i", base, base) if metric == "L2" else None
+        return cls(base, members, bounds, metric, in_place, norms)
+
+    @property
+    def cells(self) -> int:
+        return len(self.bounds) - 1
+
+    def block(self, cell: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A cell's row numbers, vectors and (L2) squared norms."""
+        start, stop = self.bounds[cell], self.bounds[cell + 1]
+        rows = self.members[start:stop]
+        at = rows if self.in_place else slice(start, stop)
+        return rows, self.base[at], None if self.norms is None else self.norms[at]
+
+
+def scan_cells(
+    queries: np.ndarray,
+    probed: np.ndarray,
+    grouped: CellRows,
+    limit: int,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's `limit` best rows of `grouped` among those of the cells it probes
+    (`probed`, m × probes, each cell once): hit rows (m × limit, -1 where fewer) and raw
+    values as the module's contract says; `progress` is told each cell's rows."""
+    m = len(queries)
+    best_rows = np.full((m, limit), -1, dtype=np.int32)
+    best = np.full((m, limit), -np.inf, dtype=np.float32)  # a score: larger is nearer
+    flat = probed.ravel()
+    order = np.argsort(flat, kind="stable")
+    askers = order // probed.shape[1]  # queries, grouped by the cell they probe
+    ask_bounds = np.searchsorted(flat[order], np.arange(grouped.cells + 1))
+    for cell in range(grouped.cells):
+        base_rows, base, norms = grouped.block(cell)
         if not len(base_rows):
             continue
-        base = vectors[base_rows]
         for start in range(ask_bounds[cell], ask_bounds[cell + 1], QUERY_BLOCK):
-            queries = askers[start : min(start + QUERY_BLOCK, ask_bounds[cell + 1])]
-            scores = vectors[queries] @ base.T
+            asking = askers[start : min(start + QUERY_BLOCK, ask_bounds[cell + 1])]
+            scores = queries[asking] @ base.T
             if norms is not None:  # -|q - x|² + |q|², which orders as -|q - x|² does
-                scores = 2 * scores - norms[base_rows][None, :]
-            _merge(best_rows, best, queries, base_rows, scores, limit)
+                scores = 2 * scores - norms[None, :]
+            _merge(best_rows, best, asking, base_rows, scores, limit)
         if progress:
             progress(len(base_rows))
-    raw = best if norms is None else np.maximum(norms[:, None] - best, 0.0)
+    if grouped.norms is not None:
+        best = np.maximum(np.einsum("ij,ij->i", queries, queries)[:, None] - best, 0.0)
     best_rows[~np.isfinite(best)] = -1
-    return best_rows, raw.astype(np.float32)
+    return best_rows, best.astype(np.float32)
 
 
 def nearest_cells(
     vectors: np.ndarray, cells: int, probes: int, metric: str, seed: int
 ) -> np.ndarray:
-    """k-means centroids (faiss, on an evenly spaced sample) and each row's `probes`
-    nearest of them, nearest first (n × probes)."""
+    """Each row's `probes` nearest k-means centroids (centroids_of), nearest first
+    (n × probes)."""
+    _, probed = centroids_of(vectors, cells, metric, seed).search(vectors, probes)
+    return probed.astype(np.int32)
+
+
+def centroids_of(
+    vectors: np.ndarray, cells: int, metric: str, seed: int, per_cell: int = TRAIN_PER_CELL
+) -> Any:
+    """A faiss index over `cells` k-means centroids, trained on an evenly spaced sample
+    of `per_cell` rows a cell."""
     import faiss
 
     n, dim = vectors.shape
-    step = max(1, n // (TRAIN_PER_CELL * cells))
+    step = max(1, n // (per_cell * cells))
     sample = np.ascontiguousarray(vectors[::step])
     kmeans = faiss.Kmeans(
         dim,
@@ -81,16 +145,15 @@ def nearest_cells(
         niter=KMEANS_ITERATIONS,
         seed=seed,
         spherical=metric != "L2",
-        max_points_per_centroid=TRAIN_PER_CELL,
+        max_points_per_centroid=per_cell,
     )
     kmeans.train(sample)
     # Its index is L2 over the centroids: for unit rows and (spherical) unit centroids,
     # nearest by L2 is nearest by inner product.
-    _, probed = kmeans.index.search(vectors, probes)
-    return probed.astype(np.int32)
+    return kmeans.index
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _merge(
     best_rows: np.ndarray,
     best: np.ndarray,
@@ -100,11 +163,13 @@ def _merge(
     limit: int,
 ) -> None:  # pragma: no cover - compiled
     """Fold one cell's scores into each query's running top `limit` (kept sorted, best
-    first; a tie keeps the earlier hit). Compiled, one query per thread: most scores
-    lose to the query's current worst hit and cost one comparison, where numpy's
-    argpartition and re-sort of every block took 60 % of the graph's time (measured at
-    200,000 rows). Each row probes a cell once, so no two threads share a query."""
-    for i in numba.prange(len(queries)):
+    first; a tie keeps the earlier hit). Compiled: most scores lose to the query's
+    current worst hit and cost one comparison, where numpy's argpartition and re-sort of
+    every block took 60 % of the graph's time (measured at 200,000 rows). One thread:
+    numba's OpenMP threads, spinning between calls, fought the matrix products' BLAS
+    threads for the two cores (10,000 queries against 50,000 sampled rows: 4.1 s in
+    parallel, 0.27 s in one thread; the 200,000-row graph 43 s and 35 s)."""
+    for i in range(len(queries)):
         query = queries[i]
         row_best, row_rows = best[query], best_rows[query]
         worst = row_best[limit - 1]

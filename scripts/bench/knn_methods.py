@@ -77,8 +77,6 @@ def hnsw(m: int, ef_construction: int, ef_search: int) -> Graph:
 
 def ivf(nlist: int, nprobe: int) -> Graph:
     def build(vectors: np.ndarray, k: int) -> np.ndarray:
-        from milvus_cluster.core.knn import ivf_index
-
         index = ivf_index(vectors, nlist, "COSINE")
         index.nprobe = nprobe
         return _search_all(index, vectors, k)
@@ -160,3 +158,20 @@ def default_methods(n: int) -> list[tuple[str, Graph, Json]]:
     methods += [("faiss IVFFlat", ivf(nlist, 16), {"nlist": nlist, "nprobe": 16})]
     methods += [("faiss HNSW", hnsw(32, 80, 132), {"M": 32, "efConstruction": 80, "efSearch": 132})]
     return methods + [("pynndescent", nndescent, {})]
+
+
+def ivf_index(vectors: np.ndarray, nlist: int, metric: str, train_rows: int = 0) -> Any:
+    """A faiss IVFFlat index over `vectors` (unit vectors for COSINE), its lists
+    trained on an evenly spaced sample of `train_rows` rows (default 40 per list, the
+    fewest faiss trains on without a warning)."""
+    import faiss
+
+    dim = vectors.shape[1]
+    faiss_metric = faiss.METRIC_L2 if metric == "L2" else faiss.METRIC_INNER_PRODUCT
+    quantizer = faiss.IndexFlat(dim, faiss_metric)
+    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss_metric)
+    train_rows = min(len(vectors), train_rows or 40 * nlist)
+    step = max(1, len(vectors) // train_rows)
+    index.train(np.ascontiguousarray(vectors[::step][:train_rows]))
+    index.add(vectors)
+    return index
