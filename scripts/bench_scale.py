@@ -119,8 +119,9 @@ def knn_worker(workdir: str, n: int, out: str) -> None:
     """In the child: the kNN methods compared on the benchmark's vectors."""
     from bench.knn_methods import compare_methods, default_methods
 
-    vectors = np.load(data_paths(Path(workdir), n)[0])
-    record = compare_methods(vectors, K, default_methods(n)) | {"load": load()}
+    vectors_path, truth_path = data_paths(Path(workdir), n)
+    vectors, truth = np.load(vectors_path), np.load(truth_path)
+    record = compare_methods(vectors, K, default_methods(n), truth) | {"load": load()}
     Path(out).write_text(json.dumps(record))
 
 
@@ -343,22 +344,26 @@ def summary(records: list[Json]) -> str:
 
 
 def knn_summary(record: Json) -> str:
+    figures = ("recall_clustered", "recall_noise", "kth_distance_ratio")
     rows = [
         [
             m["method"],
             ", ".join(
                 f"{key}={m[key]}"
                 for key in m
-                if key not in ("method", "seconds", "recall", "rows_per_second")
+                if key not in ("method", "seconds", "recall", "rows_per_second", *figures)
             ),
             secs(m["seconds"]),
             f"{m['rows_per_second']:,}",
             f"{m['recall']:.3f}",
+            *(f"{m[key]:.3f}" if key in m else "–" for key in figures),
         ]
         for m in record["methods"]
     ]
-    head = table(["method", "parameters", "seconds", "rows/s", f"recall@{record['k']}"], rows)
-    return f"{head}\nload average {record['load']}"
+    k = record["k"]
+    head = ["method", "parameters", "seconds", "rows/s", f"recall@{k}", "clustered rows",
+            "noise rows", "k-th distance ÷ true"]  # fmt: skip
+    return f"{table(head, rows)}\nload average {record['load']}"
 
 
 def main() -> None:

@@ -44,8 +44,13 @@ def measure(
     k: int,
     rows: np.ndarray,
     truth: np.ndarray,
+    noise: np.ndarray | None = None,
     **params: Any,
 ) -> Json:
+    """A method's seconds and recall@k; with `noise` (the sampled rows that are true
+    noise), recall on clustered and noise rows apart, and how much farther the found
+    k-th neighbour is than the true one (on uniform noise every neighbour is nearly as
+    far as the next, so a missed one costs next to nothing)."""
     from bench.measure import log
 
     start = time.perf_counter()
@@ -53,13 +58,32 @@ def measure(
     seconds = time.perf_counter() - start
     found = recall(graph, truth, rows)
     log(f"knn {name} {params}: {seconds:.1f} s, recall@{k} {found}")
-    return {
+    record = {
         "method": name,
         **params,
         "seconds": round(seconds, 2),
         "recall": found,
         "rows_per_second": round(len(vectors) / seconds),
     }
+    if noise is not None:
+        for part, chosen in (("clustered", ~noise), ("noise", noise)):
+            record[f"recall_{part}"] = recall(graph, truth[chosen], rows[chosen])
+        record["kth_distance_ratio"] = kth_distance_ratio(vectors, graph, truth, rows)
+    return record
+
+
+def kth_distance_ratio(
+    vectors: np.ndarray, graph: np.ndarray, truth: np.ndarray, rows: np.ndarray
+) -> float:
+    """Mean over `rows` of the found k-th neighbour's distance over the true k-th's (unit
+    vectors: chord distances); 1.0 for an exact graph."""
+    k = truth.shape[1]
+
+    def kth(neighbours: np.ndarray) -> np.ndarray:
+        similarity = np.einsum("rd,rkd->rk", vectors[rows], vectors[neighbours[:, :k]])
+        return np.sqrt(np.maximum(2 - 2 * similarity.min(axis=1), 0))
+
+    return round(float(np.mean(kth(graph[rows]) / np.maximum(kth(truth), 1e-12))), 4)
 
 
 def hnsw(m: int, ef_construction: int, ef_search: int) -> Graph:
@@ -112,8 +136,14 @@ def _search_all(index: Any, vectors: np.ndarray, k: int, batch: int = 16_384) ->
     return graph
 
 
-def compare_methods(vectors: np.ndarray, k: int, methods: list[tuple[str, Graph, Json]]) -> Json:
-    """Each method's seconds and recall@k on one RECALL_SAMPLE of rows."""
+def compare_methods(
+    vectors: np.ndarray,
+    k: int,
+    methods: list[tuple[str, Graph, Json]],
+    groups: np.ndarray | None = None,
+) -> Json:
+    """Each method's seconds and recall@k on one RECALL_SAMPLE of rows; with `groups`
+    (the true group of each row, -1 for noise), on clustered and noise rows apart."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     rows = np.sort(
         np.random.default_rng(0).choice(
@@ -123,8 +153,10 @@ def compare_methods(vectors: np.ndarray, k: int, methods: list[tuple[str, Graph,
     start = time.perf_counter()
     truth = exact_neighbours(vectors, rows, k)
     exact = time.perf_counter() - start
+    noise = None if groups is None else groups[rows] < 0
     results = [
-        measure(name, build, vectors, k, rows, truth, **params) for name, build, params in methods
+        measure(name, build, vectors, k, rows, truth, noise, **params)
+        for name, build, params in methods
     ]
     return {
         "k": k,
