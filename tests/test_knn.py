@@ -167,3 +167,19 @@ def test_ivf_index_probing_every_list_is_the_exact_search(metric):
         true = np.einsum("qd,qkd->qk", asked, unit[few_rows])
         assert np.all(np.diff(few_raw, axis=1) <= 1e-5)
     assert np.allclose(few_raw, true, rtol=1e-4, atol=1e-3)
+
+
+def test_ivf_index_scans_small_batches_query_by_query_to_the_same_hits():
+    """A rewrite's few hundred rows are scanned query by query, a large batch cell by
+    cell: the same hits either way."""
+    from milvus_cluster.core import cells
+    from milvus_cluster.core.knn import IvfIndex
+
+    vectors = blobs(3_000, 16, 6, seed=8)
+    index = IvfIndex(vectors[:2_500], "L2", probes=3)
+    queries = vectors[2_500:2_540]
+    assert len(queries) * index.probes < cells.SCAN_BY_QUERY * index.lists  # by query
+    small_rows, small_raw = index.search(queries, 10)
+    large_rows, large_raw = index.search(np.concatenate([queries] * 40), 10)  # by cell
+    assert (small_rows == large_rows[: len(queries)]).mean() > 0.999
+    assert np.allclose(small_raw, large_raw[: len(queries)], rtol=1e-4, atol=1e-3)

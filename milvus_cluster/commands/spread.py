@@ -4,8 +4,9 @@ The contract: a collection whose label field exists, a SampleRecord (jobs/sampli
 whose clusters are the catalog's, and a Shard. Every row of the shard that is not in
 the sample gets the label `assign` would give it (core/vote.py: the clusters' scales,
 the noise cut-off), with its k nearest neighbours among the sample's rows found in a
-local faiss index over the sample's vectors (core/vote.py's vote_index: exact search,
-or an IVF index probed at as few lists as give the exact votes). Why local: Milvus
+local index over the sample's vectors (core/vote.py's vote_index: exact faiss search,
+or an IVF index, scanned by matrix products, probed at as few lists as give the exact
+votes). Why local: Milvus
 cannot search "the sample" without a filter that names its keys, and a local index
 answers 10-100× more queries a second than a Milvus search on Lite or on the 2.3.5
 server (README, *Sample mode*).
@@ -239,7 +240,7 @@ class Voter:
     # BLAS threads of its own, and several at once fight for the cores. Measured, 40,000
     # queries against 20,000 sampled rows on 2 cores: one caller 2.7 s, four at once
     # 9.1 s, four taking turns 2.9 s. The IVF index beyond 50,000 rows (core/vote.py's
-    # vote_index) spreads each search over the cores itself, so it takes turns too.
+    # vote_index) spreads its matrix products over the cores too, so it takes turns.
     turns: threading.Lock = field(default_factory=threading.Lock)
 
     def columns(self, info: CollectionInfo, rows: list[dict]) -> LabelColumns:

@@ -26,6 +26,10 @@ import numba
 import numpy as np
 
 QUERY_BLOCK = 2048  # queries per matrix product: bounds the products' memory
+# Below SCAN_BY_QUERY probes a cell on average, a search is scanned query by query
+# (measured, 20,000 queries of 100,000 rows at 4 probes of 1,265 lists: by query 2.2 s
+# at any batch size; by cell 3.1 s in batches of 500, 1.5 s of 1,000, 0.7 s of 5,000).
+SCAN_BY_QUERY = 2
 TRAIN_PER_CELL = 64  # k-means sample rows per cell
 KMEANS_ITERATIONS = 12
 
@@ -98,6 +102,20 @@ def scan_cells(
     m = len(queries)
     best_rows = np.full((m, limit), -1, dtype=np.int32)
     best = np.full((m, limit), -np.inf, dtype=np.float32)  # a score: larger is nearer
+    if not grouped.in_place and m * probed.shape[1] < SCAN_BY_QUERY * grouped.cells:
+        norms = grouped.norms if grouped.norms is not None else np.zeros(0, np.float32)
+        _scan_each(queries, probed.astype(np.int64), grouped.base, grouped.members,
+                   grouped.bounds, norms, best_rows, best)  # fmt: skip
+    else:
+        _scan_by_cell(queries, probed, grouped, best_rows, best, limit, progress)
+    if grouped.norms is not None:
+        best = np.maximum(np.einsum("ij,ij->i", queries, queries)[:, None] - best, 0.0)
+    best_rows[~np.isfinite(best)] = -1
+    return best_rows, best.astype(np.float32)
+
+
+def _scan_by_cell(queries, probed, grouped, best_rows, best, limit, progress) -> None:
+    """scan_cells by one matrix product per cell: the queries that probe it × its rows."""
     flat = probed.ravel()
     order = np.argsort(flat, kind="stable")
     askers = order // probed.shape[1]  # queries, grouped by the cell they probe
@@ -114,10 +132,41 @@ def scan_cells(
             _merge(best_rows, best, asking, base_rows, scores, limit)
         if progress:
             progress(len(base_rows))
-    if grouped.norms is not None:
-        best = np.maximum(np.einsum("ij,ij->i", queries, queries)[:, None] - best, 0.0)
-    best_rows[~np.isfinite(best)] = -1
-    return best_rows, best.astype(np.float32)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _scan_each(
+    queries: np.ndarray,
+    probed: np.ndarray,
+    base: np.ndarray,
+    members: np.ndarray,
+    bounds: np.ndarray,
+    norms: np.ndarray,
+    best_rows: np.ndarray,
+    best: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """scan_cells query by query, compiled and without the GIL, over rows kept in cell
+    order: for the vote's small batches (a rewrite's 500 rows), where one matrix product
+    per cell would be a loop of a thousand tiny ones in Python, holding the GIL that the
+    rewrites' gRPC threads need."""
+    limit = best.shape[1]
+    for i in range(len(queries)):
+        query, row_best, row_rows = queries[i], best[i], best_rows[i]
+        for p in range(probed.shape[1]):
+            cell = probed[i, p]
+            for j in range(bounds[cell], bounds[cell + 1]):
+                score = np.float32(0.0)
+                for d in range(len(query)):
+                    score += query[d] * base[j, d]
+                if len(norms):
+                    score = 2 * score - norms[j]
+                if score <= row_best[limit - 1]:
+                    continue
+                at = limit - 1
+                while at > 0 and row_best[at - 1] < score:
+                    row_best[at], row_rows[at] = row_best[at - 1], row_rows[at - 1]
+                    at -= 1
+                row_best[at], row_rows[at] = score, members[j]
 
 
 def nearest_cells(

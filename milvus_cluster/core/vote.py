@@ -100,9 +100,10 @@ def vote_index(
     probes: tuple[int, ...] = VOTE_PROBES,
 ) -> SampleIndex:
     """The index a labelled sample (`vectors`, `labels`) is voted from: exact search up
-    to `exact_limit` rows; beyond, a faiss IVF index probed at the fewest `probes` whose
-    votes equal the exact search's on VOTE_AGREEMENT of VOTE_CHECK_ROWS of the sample's
-    own rows (each left out of its own neighbours); exact search if none does.
+    to `exact_limit` rows; beyond, an IVF index (knn.py's IvfIndex) probed at the fewest
+    `probes` whose votes equal the exact search's on VOTE_AGREEMENT of VOTE_CHECK_ROWS
+    of the sample's own rows (each left out of its own neighbours); exact search if none
+    does.
 
     Why IVF with probes set by votes, not HNSW or recall (scripts/bench_sample_index.py,
     100,000 sampled rows): a row's label is its neighbours' majority, which the members
