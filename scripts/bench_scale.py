@@ -344,7 +344,8 @@ def summary(records: list[Json]) -> str:
 
 
 def knn_summary(record: Json) -> str:
-    figures = ("recall_clustered", "recall_noise", "kth_distance_ratio")
+    figures = ("recall_clustered", "recall_noise", "kth_distance_ratio_clustered",
+               "kth_distance_ratio_noise")  # fmt: skip
     rows = [
         [
             m["method"],
@@ -362,7 +363,7 @@ def knn_summary(record: Json) -> str:
     ]
     k = record["k"]
     head = ["method", "parameters", "seconds", "rows/s", f"recall@{k}", "clustered rows",
-            "noise rows", "k-th distance ÷ true"]  # fmt: skip
+            "noise rows", "k-th distance ÷ true: clustered", "noise"]  # fmt: skip
     return f"{table(head, rows)}\nload average {record['load']}"
 
 

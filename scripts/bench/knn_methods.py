@@ -68,7 +68,8 @@ def measure(
     if noise is not None:
         for part, chosen in (("clustered", ~noise), ("noise", noise)):
             record[f"recall_{part}"] = recall(graph, truth[chosen], rows[chosen])
-        record["kth_distance_ratio"] = kth_distance_ratio(vectors, graph, truth, rows)
+            ratio = kth_distance_ratio(vectors, graph, truth[chosen], rows[chosen])
+            record[f"kth_distance_ratio_{part}"] = ratio
     return record
 
 
