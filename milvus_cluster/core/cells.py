@@ -160,13 +160,8 @@ def _scan_each(
                     score += query[d] * base[j, d]
                 if len(norms):
                     score = 2 * score - norms[j]
-                if score <= row_best[limit - 1]:
-                    continue
-                at = limit - 1
-                while at > 0 and row_best[at - 1] < score:
-                    row_best[at], row_rows[at] = row_best[at - 1], row_rows[at - 1]
-                    at -= 1
-                row_best[at], row_rows[at] = score, members[j]
+                if score > row_best[limit - 1]:
+                    _keep(row_best, row_rows, score, members[j])
 
 
 def nearest_cells(
@@ -223,12 +218,19 @@ def _merge(
         row_best, row_rows = best[query], best_rows[query]
         worst = row_best[limit - 1]
         for j in range(scores.shape[1]):
-            score = scores[i, j]
-            if score <= worst:
-                continue
-            at = limit - 1
-            while at > 0 and row_best[at - 1] < score:
-                row_best[at], row_rows[at] = row_best[at - 1], row_rows[at - 1]
-                at -= 1
-            row_best[at], row_rows[at] = score, base_rows[j]
-            worst = row_best[limit - 1]
+            if scores[i, j] > worst:
+                _keep(row_best, row_rows, scores[i, j], base_rows[j])
+                worst = row_best[limit - 1]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _keep(
+    row_best: np.ndarray, row_rows: np.ndarray, score: float | np.floating, row: int
+) -> None:  # pragma: no cover - compiled
+    """Put a hit that beats a query's worst into its top list (sorted, best first; a tie
+    keeps the earlier hit), the worst falling out."""
+    at = len(row_best) - 1
+    while at > 0 and row_best[at - 1] < score:
+        row_best[at], row_rows[at] = row_best[at - 1], row_rows[at - 1]
+        at -= 1
+    row_best[at], row_rows[at] = score, row
