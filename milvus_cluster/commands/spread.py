@@ -6,10 +6,9 @@ the sample gets the label `assign` would give it (core/vote.py: the clusters' sc
 the noise cut-off), with its k nearest neighbours among the sample's rows found in a
 local index over the sample's vectors (core/vote.py's vote_index: exact faiss search,
 or an IVF index, scanned by matrix products, probed at as few lists as give the exact
-votes). Why local: Milvus
-cannot search "the sample" without a filter that names its keys, and a local index
-answers 10-100× more queries a second than a Milvus search on Lite or on the 2.3.5
-server (README, *Sample mode*).
+votes). Why local: Milvus cannot search "the sample" without a filter that names its
+keys, and a local index answers 10-100× more queries a second than a Milvus search on
+Lite or on the 2.3.5 server (README, *Sample mode*).
 
 Streaming: a key-only pass gives the shard's keys (sorted, by partition) and which of
 them have a label already; then a batch at a time the rows are read by key, voted on

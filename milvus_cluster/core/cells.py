@@ -63,7 +63,6 @@ class CellRows:
     base: np.ndarray
     members: np.ndarray  # row numbers (in the caller's order), grouped by cell
     bounds: np.ndarray  # (cells + 1,)
-    metric: str
     in_place: bool
     norms: np.ndarray | None  # |x|² of base's rows for L2, else None
 
@@ -75,7 +74,7 @@ class CellRows:
         bounds = np.searchsorted(home[members], np.arange(cells + 1))
         base = base if in_place else np.ascontiguousarray(base[members])
         norms = np.einsum("ij,ij->i", base, base) if metric == "L2" else None
-        return cls(base, members, bounds, metric, in_place, norms)
+        return cls(base, members, bounds, in_place, norms)
 
     @property
     def cells(self) -> int:
@@ -114,7 +113,15 @@ def scan_cells(
     return best_rows, best.astype(np.float32)
 
 
-def _scan_by_cell(queries, probed, grouped, best_rows, best, limit, progress) -> None:
+def _scan_by_cell(
+    queries: np.ndarray,
+    probed: np.ndarray,
+    grouped: CellRows,
+    best_rows: np.ndarray,
+    best: np.ndarray,
+    limit: int,
+    progress: Callable[[int], None] | None,
+) -> None:
     """scan_cells by one matrix product per cell: the queries that probe it × its rows."""
     flat = probed.ravel()
     order = np.argsort(flat, kind="stable")
